@@ -1,0 +1,11 @@
+//! Label and annotation keys shared with Argo Rollouts; keeping Argo's keys lets existing
+//! dashboards, Argo CD health checks and `kubectl argo rollouts` read Weir's objects.
+
+/// Label on ReplicaSets, pods, Service selectors and DestinationRule subsets.
+pub const POD_TEMPLATE_HASH: &str = "rollouts-pod-template-hash";
+/// Revision number of a ReplicaSet (and the Rollout's current revision).
+pub const REVISION: &str = "rollout.argoproj.io/revision";
+/// Marks Services and DestinationRules whose selectors/subsets a Rollout controls.
+pub const MANAGED_BY: &str = "argo-rollouts.argoproj.io/managed-by-rollouts";
+/// RFC3339 time after which an old ReplicaSet may be scaled to zero.
+pub const SCALE_DOWN_DEADLINE: &str = "scale-down-deadline";

@@ -1,0 +1,13 @@
+//! CRD types Weir serves (Argo's `argoproj.io/v1alpha1` kinds) and the Istio objects it edits.
+
+pub mod analysis;
+pub mod crds;
+pub mod duration;
+pub mod istio;
+pub mod labels;
+pub mod rollout;
+mod schema;
+pub mod validation;
+
+pub use analysis::{AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate};
+pub use rollout::{Rollout, RolloutSpec, RolloutStatus};

@@ -1,0 +1,6 @@
+//! Weir: a progressive-delivery controller for Kubernetes that runs Argo Rollouts' `Rollout`
+//! and `AnalysisTemplate` resources through canary steps on Istio.
+
+pub mod api;
+pub mod traffic;
+pub mod rollout;

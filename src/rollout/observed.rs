@@ -1,0 +1,62 @@
+//! What the planner sees: the Rollout's ReplicaSets and the routing objects it references,
+//! read from reflector stores by the controller. Plain data, no client.
+
+use crate::api::labels::{POD_TEMPLATE_HASH, REVISION, SCALE_DOWN_DEADLINE};
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::Service;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Default)]
+pub struct Observed {
+    /// ReplicaSets owned by the Rollout.
+    pub replica_sets: Vec<ReplicaSet>,
+    /// Services named by canaryService/stableService that exist, by name.
+    pub services: BTreeMap<String, Service>,
+    /// VirtualServices named by the Rollout that exist, by (namespace, name), as stored JSON.
+    pub virtual_services: BTreeMap<(String, String), Value>,
+    /// The DestinationRule named by the Rollout, as stored JSON.
+    pub destination_rule: Option<Value>,
+}
+
+pub fn hash_of(rs: &ReplicaSet) -> Option<&str> {
+    rs.metadata.labels.as_ref()?.get(POD_TEMPLATE_HASH).map(String::as_str)
+}
+
+pub fn revision_of(rs: &ReplicaSet) -> i64 {
+    rs.metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(REVISION))
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(0)
+}
+
+pub fn spec_replicas(rs: &ReplicaSet) -> i32 {
+    rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1)
+}
+
+pub fn available(rs: &ReplicaSet) -> i32 {
+    rs.status.as_ref().and_then(|s| s.available_replicas).unwrap_or(0)
+}
+
+pub fn ready(rs: &ReplicaSet) -> i32 {
+    rs.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0)
+}
+
+pub fn current(rs: &ReplicaSet) -> i32 {
+    rs.status.as_ref().map(|s| s.replicas).unwrap_or(0)
+}
+
+pub fn scale_down_deadline(rs: &ReplicaSet) -> Option<jiff::Timestamp> {
+    rs.metadata
+        .annotations
+        .as_ref()?
+        .get(SCALE_DOWN_DEADLINE)?
+        .parse()
+        .ok()
+}
+
+pub fn name(rs: &ReplicaSet) -> &str {
+    rs.metadata.name.as_deref().unwrap_or_default()
+}
