@@ -2,5 +2,6 @@
 //! and `AnalysisTemplate` resources through canary steps on Istio.
 
 pub mod api;
+pub mod controller;
 pub mod traffic;
 pub mod rollout;

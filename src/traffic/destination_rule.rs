@@ -37,11 +37,14 @@ pub fn destination_rule_patch(
     let canary = find_subset(&label, &parsed, &spec.canary_subset_name, CANARY_FIELD)?;
     let stable = find_subset(&label, &parsed, &spec.stable_subset_name, STABLE_FIELD)?;
 
+    // One subset named as both canary and stable gets the canary hash, as in Argo; writing both
+    // would flip the label on every reconcile.
+    let mut subsets = vec![(canary, &spec.canary_subset_name, canary_hash)];
+    if stable != canary {
+        subsets.push((stable, &spec.stable_subset_name, stable_hash));
+    }
     let mut operations = Vec::new();
-    for (index, name, hash) in [
-        (canary, &spec.canary_subset_name, canary_hash),
-        (stable, &spec.stable_subset_name, stable_hash),
-    ] {
+    for (index, name, hash) in subsets {
         let labels_path = subset_path(index, "labels");
         let labels = dr.pointer(labels_path.as_str()).and_then(Value::as_object);
         let current = labels
@@ -96,7 +99,12 @@ pub fn destination_rule_restore_patch(
     }
     // Guard the ownership check itself: if another Rollout takes over meanwhile, do nothing.
     let mut operations = vec![test(annotation.clone(), Value::from(rollout_name))];
-    for name in [&spec.canary_subset_name, &spec.stable_subset_name] {
+    let mut names = vec![&spec.canary_subset_name];
+    if spec.stable_subset_name != spec.canary_subset_name {
+        // Removing the same label twice would make the whole patch fail.
+        names.push(&spec.stable_subset_name);
+    }
+    for name in names {
         let Some(index) = parsed.subsets.iter().position(|s| &s.name == name) else {
             continue;
         };
@@ -346,6 +354,31 @@ mod tests {
             destination_rule_patch(&cleared, &rule_spec(), "", "h", "ro"),
             Ok(None)
         );
+    }
+
+    #[test]
+    fn one_subset_for_canary_and_stable_gets_the_canary_hash() {
+        let spec = IstioDestinationRule {
+            stable_subset_name: "canary".into(),
+            ..rule_spec()
+        };
+        let dr = nodejs_app_destrule();
+        let patch = destination_rule_patch(&dr, &spec, "c1", "s1", "ro")
+            .unwrap()
+            .unwrap();
+        let patched = apply(&dr, &patch);
+        assert_eq!(
+            patched["spec"]["subsets"][2]["labels"][POD_TEMPLATE_HASH],
+            "c1"
+        );
+        assert_eq!(
+            destination_rule_patch(&patched, &spec, "c1", "s1", "ro"),
+            Ok(None)
+        );
+        let restore = destination_rule_restore_patch(&patched, &spec, "ro")
+            .unwrap()
+            .unwrap();
+        assert_eq!(apply(&patched, &restore)["spec"], dr["spec"]);
     }
 
     #[test]

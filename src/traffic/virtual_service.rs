@@ -860,12 +860,14 @@ mod tests {
             ]}
         });
         let ok = |paths: &[&str]| Ok(paths.iter().map(|p| (*p).to_owned()).collect::<Vec<_>>());
-        let cases: Vec<(
-            &str,
-            &Value,
+        // (name, VirtualService, selector, replaced route paths or the error)
+        type Case<'a> = (
+            &'a str,
+            &'a Value,
             IstioVirtualService,
             Result<Vec<String>, TrafficError>,
-        )> = vec![
+        );
+        let cases: Vec<Case> = vec![
             (
                 "named both",
                 &two_routes,

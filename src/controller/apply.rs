@@ -1,0 +1,129 @@
+//! apply: executes a Plan, in the order that keeps traffic safe (routing before scale-down),
+//! with status last so a failed write leaves the old status and the next reconcile re-plans.
+//! Every write is idempotent; JSON patches carry `test` operations, status carries the
+//! resourceVersion it was planned from.
+
+use super::error::Error;
+use crate::api::rollout::Rollout;
+use crate::rollout::{EventType, Plan};
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::Service;
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
+use kube::core::ApiResource;
+use kube::runtime::events::{Event, EventType as KubeEventType, Recorder};
+use kube::{Client, Resource, ResourceExt};
+use serde_json::json;
+
+pub struct Writer<'a> {
+    pub client: &'a Client,
+    pub recorder: &'a Recorder,
+    pub virtual_service_resource: &'a ApiResource,
+    pub destination_rule_resource: &'a ApiResource,
+}
+
+/// Counts of API writes one apply made, for the scale figures.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Writes {
+    pub objects: usize,
+    pub status: usize,
+    pub events: usize,
+}
+
+const MANAGER: &str = "weir";
+
+impl Writer<'_> {
+    pub async fn apply(&self, rollout: &Rollout, plan: &Plan) -> Result<Writes, Error> {
+        let namespace = rollout.namespace().unwrap_or_else(|| "default".to_string());
+        let mut writes = Writes::default();
+        let replica_sets: Api<ReplicaSet> = Api::namespaced(self.client.clone(), &namespace);
+        let params = PatchParams::default();
+
+        if let Some(rs) = &plan.create_replica_set {
+            let name = rs.name_any();
+            match replica_sets.create(&PostParams { field_manager: Some(MANAGER.into()), ..Default::default() }, rs).await {
+                Ok(_) => writes.objects += 1,
+                // Already there (a stale cache): the next reconcile adopts it.
+                Err(kube::Error::Api(status)) if status.code == 409 => {}
+                Err(e) => return Err(Error::from_kube("ReplicaSet", &namespace, &name, e)),
+            }
+        }
+        let services: Api<Service> = Api::namespaced(self.client.clone(), &namespace);
+        for (name, patch) in &plan.service_patches {
+            services
+                .patch(name, &params, &Patch::Merge(patch))
+                .await
+                .map_err(|e| Error::from_kube("Service", &namespace, name, e))?;
+            writes.objects += 1;
+        }
+        if let Some((name, patch)) = &plan.destination_rule_patch {
+            let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), &namespace, self.destination_rule_resource);
+            api.patch(name, &params, &Patch::<()>::Json(patch.clone()))
+                .await
+                .map_err(|e| Error::from_kube("DestinationRule", &namespace, name, e))?;
+            writes.objects += 1;
+        }
+        for vs in &plan.virtual_service_patches {
+            let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), &vs.namespace, self.virtual_service_resource);
+            api.patch(&vs.name, &params, &Patch::<()>::Json(vs.patch.clone()))
+                .await
+                .map_err(|e| Error::from_kube("VirtualService", &vs.namespace, &vs.name, e))?;
+            writes.objects += 1;
+        }
+        for update in &plan.replica_set_updates {
+            let mut body = json!({});
+            if let Some(replicas) = update.replicas {
+                body["spec"] = json!({ "replicas": replicas });
+            }
+            if !update.annotations.is_empty() {
+                body["metadata"] = json!({ "annotations": update.annotations });
+            }
+            replica_sets
+                .patch(&update.name, &params, &Patch::Merge(&body))
+                .await
+                .map_err(|e| Error::from_kube("ReplicaSet", &namespace, &update.name, e))?;
+            writes.objects += 1;
+        }
+        for name in &plan.delete_replica_sets {
+            match replica_sets.delete(name, &DeleteParams::background()).await {
+                Ok(_) => writes.objects += 1,
+                Err(kube::Error::Api(status)) if status.code == 404 => {}
+                Err(e) => return Err(Error::from_kube("ReplicaSet", &namespace, name, e)),
+            }
+        }
+        if rollout.status.as_ref() != Some(&plan.status) {
+            let rollouts: Api<Rollout> = Api::namespaced(self.client.clone(), &namespace);
+            let mut updated = rollout.clone();
+            updated.status = Some(plan.status.clone());
+            rollouts
+                .replace_status(&rollout.name_any(), &PostParams::default(), &updated)
+                .await
+                .map_err(|e| Error::from_kube("Rollout", &namespace, &rollout.name_any(), e))?;
+            writes.status += 1;
+        }
+        let reference = rollout.object_ref(&());
+        for event in &plan.events {
+            let published = self
+                .recorder
+                .publish(
+                    &Event {
+                        type_: match event.type_ {
+                            EventType::Normal => KubeEventType::Normal,
+                            EventType::Warning => KubeEventType::Warning,
+                        },
+                        reason: event.reason.clone(),
+                        note: Some(event.message.clone()),
+                        action: event.reason.clone(),
+                        secondary: None,
+                    },
+                    &reference,
+                )
+                .await;
+            // Events are best effort: a lost event must not undo or repeat a committed step.
+            match published {
+                Ok(()) => writes.events += 1,
+                Err(e) => tracing::warn!(error = %e, reason = %event.reason, "could not publish event"),
+            }
+        }
+        Ok(writes)
+    }
+}

@@ -1,0 +1,253 @@
+//! Kubernetes wiring: watches feed reflector stores; each Rollout reconcile observes from the
+//! stores, plans (pure), and applies. One watch per resource type is shared by the stores and
+//! the reconcile triggers.
+
+mod apply;
+pub mod cleanup;
+pub mod error;
+pub mod observe;
+
+use crate::api::istio::{destination_rule_resource, virtual_service_resource};
+use crate::api::labels::POD_TEMPLATE_HASH;
+use crate::api::rollout::Rollout;
+use crate::traffic::split_vs_name;
+use apply::Writer;
+pub use error::Error;
+use futures::{FutureExt, StreamExt};
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::Service;
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{self, ObjectRef, Store, reflector};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, ResourceExt};
+use observe::Stores;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How often a settled Rollout is re-checked even without changes (Argo's resync is 15 min).
+const RESYNC: Duration = Duration::from_secs(900);
+const CACHE_SYNC_TIMEOUT: Duration = Duration::from_secs(60);
+const CLEANUP_INTERVAL: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Watch one namespace only (namespaced install); None watches all.
+    pub namespace: Option<String>,
+    pub istio_api_version: String,
+    pub concurrency: u16,
+    /// Name written as the reporting controller of Events.
+    pub instance: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            namespace: None,
+            istio_api_version: crate::api::istio::DEFAULT_VERSION.to_string(),
+            concurrency: 10,
+            instance: "weir-controller".to_string(),
+        }
+    }
+}
+
+struct Context {
+    client: Client,
+    recorder: Recorder,
+    stores: Stores,
+}
+
+fn api<K>(client: &Client, namespace: &Option<String>) -> Api<K>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+    K::DynamicType: Default,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+fn dynamic_api(client: &Client, namespace: &Option<String>, resource: &kube::core::ApiResource) -> Api<DynamicObject> {
+    match namespace {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, resource),
+        None => Api::all_with(client.clone(), resource),
+    }
+}
+
+/// Runs the Rollout controller until `shutdown` resolves.
+pub async fn run(client: Client, config: Config, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
+    let vs_resource = virtual_service_resource(&config.istio_api_version);
+    let dr_resource = destination_rule_resource(&config.istio_api_version);
+
+    let (rs_reader, rs_writer) = reflector::store();
+    // Only ReplicaSets Rollouts created carry the hash label: unrelated ones are never cached.
+    let rs_watch = watcher(api::<ReplicaSet>(&client, &config.namespace), watcher::Config::default().labels(POD_TEMPLATE_HASH));
+    let rs_stream = reflector(rs_writer, rs_watch).default_backoff().touched_objects();
+
+    let (svc_reader, svc_writer) = reflector::store();
+    let svc_watch = watcher(api::<Service>(&client, &config.namespace), watcher::Config::default());
+    let svc_stream = reflector(svc_writer, svc_watch).default_backoff().touched_objects();
+
+    let vs_writer = reflector::store::Writer::new(vs_resource.clone());
+    let vs_reader = vs_writer.as_reader();
+    let vs_watch = watcher(dynamic_api(&client, &config.namespace, &vs_resource), watcher::Config::default());
+    let vs_stream = reflector(vs_writer, vs_watch).default_backoff().touched_objects();
+
+    let dr_writer = reflector::store::Writer::new(dr_resource.clone());
+    let dr_reader = dr_writer.as_reader();
+    let dr_watch = watcher(dynamic_api(&client, &config.namespace, &dr_resource), watcher::Config::default());
+    let dr_stream = reflector(dr_writer, dr_watch).default_backoff().touched_objects();
+
+    let stores = Stores {
+        replica_sets: rs_reader,
+        services: svc_reader,
+        virtual_services: vs_reader,
+        destination_rules: dr_reader,
+        virtual_service_resource: vs_resource.clone(),
+        destination_rule_resource: dr_resource.clone(),
+    };
+    let recorder = Recorder::new(client.clone(), Reporter { controller: config.instance.clone(), instance: None });
+    let context = Arc::new(Context { client: client.clone(), recorder, stores: stores.clone() });
+
+    let controller = Controller::new(api::<Rollout>(&client, &config.namespace), watcher::Config::default());
+    let rollouts = controller.store();
+    let (svc_rollouts, vs_rollouts, dr_rollouts) = (rollouts.clone(), rollouts.clone(), rollouts.clone());
+    let shutdown = shutdown.shared();
+    let sweeper = cleanup_loop(client.clone(), rollouts.clone(), stores.clone(), shutdown.clone());
+    let controller = controller
+        .owns_stream(rs_stream)
+        .watches_stream(svc_stream, move |svc: Service| referencing(&svc_rollouts, &svc.namespace().unwrap_or_default(), |r, ns| {
+            let canary = r.spec.strategy.canary.as_ref();
+            let name = svc.name_any();
+            ns == svc.namespace().unwrap_or_default()
+                && canary.is_some_and(|c| c.canary_service.as_deref() == Some(name.as_str()) || c.stable_service.as_deref() == Some(name.as_str()))
+        }))
+        .watches_stream_with(vs_stream, move |vs: DynamicObject| {
+            let (name, ns) = (vs.name_any(), vs.namespace().unwrap_or_default());
+            referencing(&vs_rollouts, &ns, |r, rollout_ns| {
+                istio(r).is_some_and(|i| {
+                    i.virtual_service.iter().chain(i.virtual_services.iter().flatten())
+                        .any(|v| split_vs_name(&v.name, rollout_ns) == (name.clone(), ns.clone()))
+                })
+            })
+        }, vs_resource)
+        .watches_stream_with(dr_stream, move |dr: DynamicObject| {
+            let (name, ns) = (dr.name_any(), dr.namespace().unwrap_or_default());
+            referencing(&dr_rollouts, &ns, |r, rollout_ns| {
+                rollout_ns == ns && istio(r).and_then(|i| i.destination_rule.as_ref()).is_some_and(|d| d.name == name)
+            })
+        }, dr_resource)
+        .with_config(ControllerConfig::default().concurrency(config.concurrency))
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, context)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "reconcile did not complete");
+            }
+        });
+    futures::join!(controller, sweeper);
+}
+
+fn istio(rollout: &Rollout) -> Option<&crate::api::rollout::IstioTrafficRouting> {
+    rollout.spec.strategy.canary.as_ref()?.traffic_routing.as_ref()?.istio.as_ref()
+}
+
+/// Rollouts for which `matches(rollout, rollout_namespace)` holds. Linear in Rollouts; runs only
+/// on Service/VirtualService/DestinationRule changes.
+fn referencing(rollouts: &Store<Rollout>, _namespace: &str, matches: impl Fn(&Rollout, &str) -> bool) -> Vec<ObjectRef<Rollout>> {
+    rollouts
+        .state()
+        .iter()
+        .filter(|r| matches(r, &r.namespace().unwrap_or_default()))
+        .map(|r| ObjectRef::from_obj(&**r))
+        .collect()
+}
+
+async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let stores = &ctx.stores;
+    let ready = async {
+        let _ = stores.replica_sets.wait_until_ready().await;
+        let _ = stores.services.wait_until_ready().await;
+        let _ = stores.virtual_services.wait_until_ready().await;
+        let _ = stores.destination_rules.wait_until_ready().await;
+    };
+    tokio::time::timeout(CACHE_SYNC_TIMEOUT, ready).await.map_err(|_| Error::CacheNotReady(CACHE_SYNC_TIMEOUT))?;
+    let observed = observe::observe(&rollout, stores);
+    let plan = crate::rollout::plan(&rollout, &observed, jiff::Timestamp::now());
+    let span = tracing::info_span!(
+        "reconcile",
+        namespace = %rollout.namespace().unwrap_or_default(),
+        rollout = %rollout.name_any(),
+        revision = plan.status.current_pod_hash.as_deref().unwrap_or(""),
+        step = plan.status.current_step_index.unwrap_or(0),
+    );
+    let _enter = span.enter();
+    for event in &plan.events {
+        tracing::info!(reason = %event.reason, "{}", event.message);
+    }
+    drop(_enter);
+    let writer = Writer {
+        client: &ctx.client,
+        recorder: &ctx.recorder,
+        virtual_service_resource: &stores.virtual_service_resource,
+        destination_rule_resource: &stores.destination_rule_resource,
+    };
+    writer.apply(&rollout, &plan).await?;
+    Ok(Action::requeue(plan.requeue_after.map_or(RESYNC, |d| d.min(RESYNC))))
+}
+
+fn error_policy(rollout: Arc<Rollout>, error: &Error, _ctx: Arc<Context>) -> Action {
+    match error {
+        // Fresh state is one watch event away; re-plan quickly.
+        Error::Conflict { .. } => Action::requeue(Duration::from_millis(200)),
+        _ => {
+            tracing::warn!(rollout = %rollout.name_any(), error = %error, category = error.category(), "reconcile failed");
+            Action::requeue(Duration::from_secs(5))
+        }
+    }
+}
+
+async fn cleanup_loop(client: Client, rollouts: Store<Rollout>, stores: Stores, shutdown: impl Future<Output = ()>) {
+    let sweep = async {
+        let mut interval = tokio::time::interval(CLEANUP_INTERVAL);
+        loop {
+            interval.tick().await;
+            if rollouts.wait_until_ready().now_or_never().is_none()
+                || stores.services.wait_until_ready().now_or_never().is_none()
+                || stores.destination_rules.wait_until_ready().now_or_never().is_none()
+            {
+                continue;
+            }
+            let services: Vec<Service> = stores.services.state().iter().map(|s| (**s).clone()).collect();
+            let drs: Vec<serde_json::Value> = stores.destination_rules.state().iter().filter_map(|d| serde_json::to_value(&**d).ok()).collect();
+            let restores = cleanup::orphan_restores(&services, &drs, |ns, name| {
+                rollouts.get(&ObjectRef::new(name).within(ns)).is_some()
+            });
+            for restore in restores {
+                let result = match &restore {
+                    cleanup::Restore::Service { namespace, name, patch } => Api::<Service>::namespaced(client.clone(), namespace)
+                        .patch(name, &PatchParams::default(), &Patch::Merge(patch))
+                        .await
+                        .map(|_| ()),
+                    cleanup::Restore::DestinationRule { namespace, name, patch } => {
+                        Api::<DynamicObject>::namespaced_with(client.clone(), namespace, &stores.destination_rule_resource)
+                            .patch(name, &PatchParams::default(), &Patch::<()>::Json(patch.clone()))
+                            .await
+                            .map(|_| ())
+                    }
+                };
+                match result {
+                    Ok(()) => tracing::info!(?restore, "restored object of a deleted Rollout"),
+                    Err(e) => tracing::warn!(error = %e, "could not restore object of a deleted Rollout"),
+                }
+            }
+        }
+    };
+    tokio::select! {
+        _ = sweep => {}
+        _ = shutdown => {}
+    }
+}

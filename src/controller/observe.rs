@@ -1,0 +1,68 @@
+//! observe: reads what one Rollout's plan needs from the reflector stores. No writes, no
+//! API calls: the stores are filled by the watches the controller runs.
+
+use crate::api::rollout::Rollout;
+use crate::rollout::Observed;
+use crate::traffic::split_vs_name;
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::Service;
+use kube::ResourceExt;
+use kube::api::DynamicObject;
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::core::ApiResource;
+
+#[derive(Clone)]
+pub struct Stores {
+    pub replica_sets: Store<ReplicaSet>,
+    pub services: Store<Service>,
+    pub virtual_services: Store<DynamicObject>,
+    pub destination_rules: Store<DynamicObject>,
+    pub virtual_service_resource: ApiResource,
+    pub destination_rule_resource: ApiResource,
+}
+
+pub fn observe(rollout: &Rollout, stores: &Stores) -> Observed {
+    let namespace = rollout.namespace().unwrap_or_else(|| "default".to_string());
+    let uid = rollout.uid();
+    let replica_sets = stores
+        .replica_sets
+        .state()
+        .into_iter()
+        .filter(|rs| rs.namespace().as_deref() == Some(namespace.as_str()))
+        .filter(|rs| {
+            rs.owner_references()
+                .iter()
+                .any(|o| o.controller == Some(true) && Some(&o.uid) == uid.as_ref())
+        })
+        .map(|rs| (*rs).clone())
+        .collect();
+    let mut observed = Observed { replica_sets, ..Default::default() };
+    let Some(canary) = rollout.spec.strategy.canary.as_ref() else {
+        return observed;
+    };
+    for name in [&canary.canary_service, &canary.stable_service].into_iter().flatten() {
+        if let Some(svc) = stores.services.get(&ObjectRef::new(name).within(&namespace)) {
+            observed.services.insert(name.clone(), (*svc).clone());
+        }
+    }
+    let Some(istio) = canary.traffic_routing.as_ref().and_then(|r| r.istio.as_ref()) else {
+        return observed;
+    };
+    for vs in istio.virtual_service.iter().chain(istio.virtual_services.iter().flatten()) {
+        let (name, vs_namespace) = split_vs_name(&vs.name, &namespace);
+        let key = ObjectRef::new_with(&name, stores.virtual_service_resource.clone()).within(&vs_namespace);
+        if let Some(object) = stores.virtual_services.get(&key) {
+            if let Ok(value) = serde_json::to_value(&*object) {
+                observed.virtual_services.insert((name, vs_namespace), value);
+            }
+        }
+    }
+    if let Some(dr) = &istio.destination_rule {
+        let key = ObjectRef::new_with(&dr.name, stores.destination_rule_resource.clone()).within(&namespace);
+        observed.destination_rule = stores
+            .destination_rules
+            .get(&key)
+            .and_then(|object| serde_json::to_value(&*object).ok());
+    }
+    observed
+}
