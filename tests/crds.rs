@@ -24,8 +24,14 @@ fn rollout_crd_has_argo_shape() {
     assert_eq!(rollout["spec"]["group"], "argoproj.io");
     let version = &rollout["spec"]["versions"][0];
     assert_eq!(version["name"], "v1alpha1");
-    assert_eq!(version["subresources"]["scale"]["statusReplicasPath"], ".status.HPAReplicas");
-    assert_eq!(version["subresources"]["scale"]["labelSelectorPath"], ".status.selector");
+    assert_eq!(
+        version["subresources"]["scale"]["statusReplicasPath"],
+        ".status.HPAReplicas"
+    );
+    assert_eq!(
+        version["subresources"]["scale"]["labelSelectorPath"],
+        ".status.selector"
+    );
     assert!(version["subresources"]["status"].is_object());
     let columns: Vec<&str> = version["additionalPrinterColumns"]
         .as_array()
@@ -33,8 +39,22 @@ fn rollout_crd_has_argo_shape() {
         .iter()
         .filter_map(|c| c["name"].as_str())
         .collect();
-    assert_eq!(columns, ["Desired", "Current", "Up-to-date", "Available", "Age"]);
-    let kinds: Vec<&str> = crds.iter().filter_map(|c| c["spec"]["names"]["kind"].as_str()).collect();
-    assert_eq!(kinds, ["Rollout", "AnalysisTemplate", "ClusterAnalysisTemplate", "AnalysisRun"]);
+    assert_eq!(
+        columns,
+        ["Desired", "Current", "Up-to-date", "Available", "Age"]
+    );
+    let kinds: Vec<&str> = crds
+        .iter()
+        .filter_map(|c| c["spec"]["names"]["kind"].as_str())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "Rollout",
+            "AnalysisTemplate",
+            "ClusterAnalysisTemplate",
+            "AnalysisRun"
+        ]
+    );
     assert_eq!(crds[2]["spec"]["scope"], "Cluster");
 }

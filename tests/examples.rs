@@ -14,7 +14,9 @@ fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
         let path = entry.expect("entry").path();
         if path.is_dir() {
             yaml_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "yaml") && path.file_name().is_some_and(|n| n != "kustomization.yaml") {
+        } else if path.extension().is_some_and(|e| e == "yaml")
+            && path.file_name().is_some_and(|n| n != "kustomization.yaml")
+        {
             out.push(path);
         }
     }
@@ -29,7 +31,8 @@ fn documents(dir: &str) -> Vec<(PathBuf, String, Value)> {
     for file in files {
         let text = std::fs::read_to_string(&file).expect("readable");
         for doc in yaml_serde::Deserializer::from_str(&text) {
-            let value: Value = serde::Deserialize::deserialize(doc).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+            let value: Value = serde::Deserialize::deserialize(doc)
+                .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
             if value.is_null() {
                 continue;
             }
@@ -48,24 +51,36 @@ fn every_example_parses_into_the_types() {
         let ctx = format!("{} ({kind})", file.display());
         match kind.as_str() {
             "Rollout" => {
-                let rollout: Rollout = serde_json::from_value(value.clone()).unwrap_or_else(|e| panic!("{ctx}: {e}"));
+                let rollout: Rollout =
+                    serde_json::from_value(value.clone()).unwrap_or_else(|e| panic!("{ctx}: {e}"));
                 // Nothing is lost in the round trip.
-                assert_eq!(serde_json::to_value(&rollout).unwrap()["spec"], value["spec"], "{ctx}");
+                assert_eq!(
+                    serde_json::to_value(&rollout).unwrap()["spec"],
+                    value["spec"],
+                    "{ctx}"
+                );
             }
             "AnalysisTemplate" => {
-                let template: AnalysisTemplate = serde_json::from_value(value.clone()).unwrap_or_else(|e| panic!("{ctx}: {e}"));
+                let template: AnalysisTemplate =
+                    serde_json::from_value(value.clone()).unwrap_or_else(|e| panic!("{ctx}: {e}"));
                 assert!(!template.spec.metrics.is_empty(), "{ctx}");
-                assert!(template.spec.metrics[0].provider.prometheus.is_some(), "{ctx}");
+                assert!(
+                    template.spec.metrics[0].provider.prometheus.is_some(),
+                    "{ctx}"
+                );
             }
             "Service" => {
-                serde_json::from_value::<Service>(value.clone()).unwrap_or_else(|e| panic!("{ctx}: {e}"));
+                serde_json::from_value::<Service>(value.clone())
+                    .unwrap_or_else(|e| panic!("{ctx}: {e}"));
             }
             "VirtualService" => {
-                let spec: VirtualServiceSpec = serde_json::from_value(value["spec"].clone()).unwrap_or_else(|e| panic!("{ctx}: {e}"));
+                let spec: VirtualServiceSpec = serde_json::from_value(value["spec"].clone())
+                    .unwrap_or_else(|e| panic!("{ctx}: {e}"));
                 assert!(!spec.http.is_empty(), "{ctx}");
             }
             "DestinationRule" => {
-                serde_json::from_value::<DestinationRuleSpec>(value["spec"].clone()).unwrap_or_else(|e| panic!("{ctx}: {e}"));
+                serde_json::from_value::<DestinationRuleSpec>(value["spec"].clone())
+                    .unwrap_or_else(|e| panic!("{ctx}: {e}"));
             }
             "Namespace" => {}
             other => panic!("{ctx}: unexpected kind {other}"),
@@ -80,9 +95,23 @@ fn every_example_parses_into_the_types() {
 }
 
 fn observed_for(rollout: &Rollout, docs: &[(PathBuf, String, Value)]) -> Observed {
-    let namespace = rollout.metadata.namespace.clone().unwrap_or_else(|| "default".into());
-    let ns_of = |v: &Value| v["metadata"]["namespace"].as_str().unwrap_or("default").to_string();
-    let name_of = |v: &Value| v["metadata"]["name"].as_str().unwrap_or_default().to_string();
+    let namespace = rollout
+        .metadata
+        .namespace
+        .clone()
+        .unwrap_or_else(|| "default".into());
+    let ns_of = |v: &Value| {
+        v["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or("default")
+            .to_string()
+    };
+    let name_of = |v: &Value| {
+        v["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
     let mut observed = Observed::default();
     for (_, kind, value) in docs {
         if ns_of(value) != namespace {
@@ -90,10 +119,15 @@ fn observed_for(rollout: &Rollout, docs: &[(PathBuf, String, Value)]) -> Observe
         }
         match kind.as_str() {
             "Service" => {
-                observed.services.insert(name_of(value), serde_json::from_value(value.clone()).unwrap());
+                observed.services.insert(
+                    name_of(value),
+                    serde_json::from_value(value.clone()).unwrap(),
+                );
             }
             "VirtualService" => {
-                observed.virtual_services.insert((name_of(value), namespace.clone()), value.clone());
+                observed
+                    .virtual_services
+                    .insert((name_of(value), namespace.clone()), value.clone());
             }
             "DestinationRule" => {
                 let wanted = rollout
@@ -120,21 +154,42 @@ fn runnable_seed_rollouts_are_valid_against_their_objects() {
     for dir in ["examples/seed-002", "examples/seed-004", "examples/quick"] {
         let mut docs = documents(dir);
         if dir == "examples/quick" {
-            docs.extend(documents("examples/seed-004").into_iter().filter(|(_, k, _)| k != "Rollout"));
+            docs.extend(
+                documents("examples/seed-004")
+                    .into_iter()
+                    .filter(|(_, k, _)| k != "Rollout"),
+            );
         }
         for (file, _, value) in docs.iter().filter(|(_, k, _)| k == "Rollout") {
             let mut rollout: Rollout = serde_json::from_value(value.clone()).unwrap();
             rollout.metadata.uid = Some("uid".into());
             let observed = observed_for(&rollout, &docs);
             let plan = weir::rollout::plan(&rollout, &observed, jiff::Timestamp::UNIX_EPOCH);
-            let invalid = plan.status.conditions.iter().flatten().find(|c| c.type_ == "InvalidSpec");
+            let invalid = plan
+                .status
+                .conditions
+                .iter()
+                .flatten()
+                .find(|c| c.type_ == "InvalidSpec");
             if rollout.metadata.name.as_deref() == Some("my-app") {
                 // The seed's snippet has no selector or template.
                 let message = &invalid.expect("my-app is invalid").message;
-                assert!(message.contains("spec.selector: Required value"), "{message}");
+                assert!(
+                    message.contains("spec.selector: Required value"),
+                    "{message}"
+                );
             } else {
-                assert!(invalid.is_none(), "{}: {:?}", file.display(), invalid.map(|c| &c.message));
-                assert!(plan.create_replica_set.is_some(), "{}: first plan creates the ReplicaSet", file.display());
+                assert!(
+                    invalid.is_none(),
+                    "{}: {:?}",
+                    file.display(),
+                    invalid.map(|c| &c.message)
+                );
+                assert!(
+                    plan.create_replica_set.is_some(),
+                    "{}: first plan creates the ReplicaSet",
+                    file.display()
+                );
             }
         }
     }

@@ -59,8 +59,18 @@ pub struct ClusterAnalysisTemplateSpec {
     status = "AnalysisRunStatus",
     derive = "Default",
     derive = "PartialEq",
-    printcolumn(name = "Status", type_ = "string", description = "AnalysisRun status", json_path = ".status.phase"),
-    printcolumn(name = "Age", type_ = "date", description = "Time since resource was created", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Status",
+        type_ = "string",
+        description = "AnalysisRun status",
+        json_path = ".status.phase"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        description = "Time since resource was created",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 pub struct AnalysisRunSpec {

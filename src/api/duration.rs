@@ -4,7 +4,9 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid duration {input:?}: {reason}; use seconds (e.g. 30) or a Go duration such as \"30s\", \"5m\" or \"1h\"")]
+#[error(
+    "invalid duration {input:?}: {reason}; use seconds (e.g. 30) or a Go duration such as \"30s\", \"5m\" or \"1h\""
+)]
 pub struct DurationError {
     pub input: String,
     pub reason: &'static str,
@@ -13,12 +15,14 @@ pub struct DurationError {
 /// Parses a pause duration the way Argo does (`DurationFromIntOrString`), rejecting negatives.
 pub fn parse_int_or_string(value: &IntOrString) -> Result<Duration, DurationError> {
     match value {
-        IntOrString::Int(seconds) => u64::try_from(*seconds)
-            .map(Duration::from_secs)
-            .map_err(|_| DurationError {
-                input: seconds.to_string(),
-                reason: "duration must not be negative",
-            }),
+        IntOrString::Int(seconds) => {
+            u64::try_from(*seconds)
+                .map(Duration::from_secs)
+                .map_err(|_| DurationError {
+                    input: seconds.to_string(),
+                    reason: "duration must not be negative",
+                })
+        }
         IntOrString::String(text) => match text.trim().parse::<u64>() {
             Ok(seconds) => Ok(Duration::from_secs(seconds)),
             Err(_) => parse_go_duration(text),
@@ -101,7 +105,9 @@ mod tests {
             (IntOrString::String("m".into()), None),
         ];
         for (input, want_ms) in cases {
-            let got = parse_int_or_string(input).ok().map(|d| d.as_millis() as u64);
+            let got = parse_int_or_string(input)
+                .ok()
+                .map(|d| d.as_millis() as u64);
             assert_eq!(got, *want_ms, "input {input:?}");
         }
     }

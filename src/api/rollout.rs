@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
+// kube's derive takes one `printcolumn(...)` per column, which clippy reads as duplicates.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[kube(
     group = "argoproj.io",
@@ -27,11 +29,36 @@ use std::collections::BTreeMap;
         status_replicas_path = ".status.HPAReplicas",
         label_selector_path = ".status.selector"
     ),
-    printcolumn(name = "Desired", type_ = "integer", description = "Number of desired pods", json_path = ".spec.replicas"),
-    printcolumn(name = "Current", type_ = "integer", description = "Total number of non-terminated pods targeted by this rollout", json_path = ".status.replicas"),
-    printcolumn(name = "Up-to-date", type_ = "integer", description = "Total number of non-terminated pods targeted by this rollout that have the desired template spec", json_path = ".status.updatedReplicas"),
-    printcolumn(name = "Available", type_ = "integer", description = "Total number of available pods (ready for at least minReadySeconds) targeted by this rollout", json_path = ".status.availableReplicas"),
-    printcolumn(name = "Age", type_ = "date", description = "Time since resource was created", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Desired",
+        type_ = "integer",
+        description = "Number of desired pods",
+        json_path = ".spec.replicas"
+    ),
+    printcolumn(
+        name = "Current",
+        type_ = "integer",
+        description = "Total number of non-terminated pods targeted by this rollout",
+        json_path = ".status.replicas"
+    ),
+    printcolumn(
+        name = "Up-to-date",
+        type_ = "integer",
+        description = "Total number of non-terminated pods targeted by this rollout that have the desired template spec",
+        json_path = ".status.updatedReplicas"
+    ),
+    printcolumn(
+        name = "Available",
+        type_ = "integer",
+        description = "Total number of available pods (ready for at least minReadySeconds) targeted by this rollout",
+        json_path = ".status.availableReplicas"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        description = "Time since resource was created",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 pub struct RolloutSpec {
@@ -350,7 +377,11 @@ pub struct RolloutStatus {
     pub conditions: Option<Vec<RolloutCondition>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub canary: Option<CanaryStatus>,
-    #[serde(rename = "HPAReplicas", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "HPAReplicas",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub hpa_replicas: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selector: Option<String>,

@@ -45,13 +45,13 @@ pub fn validate_spec(spec: &RolloutSpec) -> Vec<FieldError> {
         errors.push(err("spec.replicas", "must be greater than or equal to 0"));
     }
     validate_selector(spec, &mut errors);
-    if let (Some(deadline), min_ready) = (spec.progress_deadline_seconds, spec.min_ready_seconds) {
-        if deadline <= min_ready.unwrap_or(0) {
-            errors.push(err(
-                "spec.progressDeadlineSeconds",
-                "must be greater than spec.minReadySeconds",
-            ));
-        }
+    if let (Some(deadline), min_ready) = (spec.progress_deadline_seconds, spec.min_ready_seconds)
+        && deadline <= min_ready.unwrap_or(0)
+    {
+        errors.push(err(
+            "spec.progressDeadlineSeconds",
+            "must be greater than spec.minReadySeconds",
+        ));
     }
     if spec.strategy.blue_green.is_some() {
         errors.push(err(
@@ -95,7 +95,12 @@ fn validate_selector(spec: &RolloutSpec, errors: &mut Vec<FieldError>) {
         .and_then(|m| m.labels.clone())
         .unwrap_or_default();
     let match_labels = selector.match_labels.clone().unwrap_or_default();
-    if match_labels.is_empty() && selector.match_expressions.as_ref().is_none_or(Vec::is_empty) {
+    if match_labels.is_empty()
+        && selector
+            .match_expressions
+            .as_ref()
+            .is_none_or(Vec::is_empty)
+    {
         errors.push(err(
             "spec.selector",
             "Invalid value: empty selector is invalid for a Rollout; add matchLabels",
@@ -112,13 +117,21 @@ fn validate_selector(spec: &RolloutSpec, errors: &mut Vec<FieldError>) {
             ));
         }
     }
-    if selector.match_expressions.as_ref().is_some_and(|e| !e.is_empty()) {
+    if selector
+        .match_expressions
+        .as_ref()
+        .is_some_and(|e| !e.is_empty())
+    {
         errors.push(err(
             "spec.selector.matchExpressions",
             "matchExpressions are not supported by Weir; use matchLabels",
         ));
     }
-    if template.spec.as_ref().is_none_or(|s| s.containers.is_empty()) {
+    if template
+        .spec
+        .as_ref()
+        .is_none_or(|s| s.containers.is_empty())
+    {
         errors.push(err(
             "spec.template.spec.containers",
             "Required value: the pod template needs at least one container",
@@ -175,13 +188,13 @@ fn validate_canary(spec: &RolloutSpec, errors: &mut Vec<FieldError>) {
                     )),
                     _ => {}
                 }
-                if let Some(dr) = &istio.destination_rule {
-                    if dr.canary_subset_name == dr.stable_subset_name {
-                        errors.push(err(
-                            format!("{field}.destinationRule.canarySubsetName"),
-                            "canary and stable subsets must differ",
-                        ));
-                    }
+                if let Some(dr) = &istio.destination_rule
+                    && dr.canary_subset_name == dr.stable_subset_name
+                {
+                    errors.push(err(
+                        format!("{field}.destinationRule.canarySubsetName"),
+                        "canary and stable subsets must differ",
+                    ));
                 }
             }
         }
@@ -203,7 +216,10 @@ fn validate_canary(spec: &RolloutSpec, errors: &mut Vec<FieldError>) {
     } else {
         for (value, name) in [
             (canary.scale_down_delay_seconds, "scaleDownDelaySeconds"),
-            (canary.abort_scale_down_delay_seconds, "abortScaleDownDelaySeconds"),
+            (
+                canary.abort_scale_down_delay_seconds,
+                "abortScaleDownDelaySeconds",
+            ),
             (canary.min_pods_per_replica_set, "minPodsPerReplicaSet"),
         ] {
             if value.is_some() {
@@ -214,13 +230,14 @@ fn validate_canary(spec: &RolloutSpec, errors: &mut Vec<FieldError>) {
             }
         }
     }
-    if let (Some(c), Some(s)) = (&canary.canary_service, &canary.stable_service) {
-        if !c.is_empty() && c == s {
-            errors.push(err(
-                format!("{base}.stableService"),
-                "canaryService and stableService must be different Services",
-            ));
-        }
+    if let (Some(c), Some(s)) = (&canary.canary_service, &canary.stable_service)
+        && !c.is_empty()
+        && c == s
+    {
+        errors.push(err(
+            format!("{base}.stableService"),
+            "canaryService and stableService must be different Services",
+        ));
     }
     if is_zero(&canary.max_surge) && is_zero(&canary.max_unavailable) {
         errors.push(err(
@@ -230,27 +247,65 @@ fn validate_canary(spec: &RolloutSpec, errors: &mut Vec<FieldError>) {
     }
     for (value, name) in [
         (canary.scale_down_delay_seconds, "scaleDownDelaySeconds"),
-        (canary.abort_scale_down_delay_seconds, "abortScaleDownDelaySeconds"),
+        (
+            canary.abort_scale_down_delay_seconds,
+            "abortScaleDownDelaySeconds",
+        ),
         (canary.min_pods_per_replica_set, "minPodsPerReplicaSet"),
     ] {
         if value.is_some_and(|v| v < 0) {
-            errors.push(err(format!("{base}.{name}"), "must be greater than or equal to 0"));
+            errors.push(err(
+                format!("{base}.{name}"),
+                "must be greater than or equal to 0",
+            ));
         }
     }
     for (present, name, why) in [
-        (canary.dynamic_stable_scale.unwrap_or(false), "dynamicStableScale", "remove it; Weir keeps the stable ReplicaSet at full size"),
-        (canary.ping_pong.is_some(), "pingPong", "use canaryService and stableService"),
-        (canary.anti_affinity.is_some(), "antiAffinity", "set affinity in the pod template"),
-        (canary.canary_metadata.is_some(), "canaryMetadata", "remove it"),
-        (canary.stable_metadata.is_some(), "stableMetadata", "remove it"),
-        (canary.replica_progress_threshold.is_some(), "replicaProgressThreshold", "remove it; Weir waits for all canary pods"),
+        (
+            canary.dynamic_stable_scale.unwrap_or(false),
+            "dynamicStableScale",
+            "remove it; Weir keeps the stable ReplicaSet at full size",
+        ),
+        (
+            canary.ping_pong.is_some(),
+            "pingPong",
+            "use canaryService and stableService",
+        ),
+        (
+            canary.anti_affinity.is_some(),
+            "antiAffinity",
+            "set affinity in the pod template",
+        ),
+        (
+            canary.canary_metadata.is_some(),
+            "canaryMetadata",
+            "remove it",
+        ),
+        (
+            canary.stable_metadata.is_some(),
+            "stableMetadata",
+            "remove it",
+        ),
+        (
+            canary.replica_progress_threshold.is_some(),
+            "replicaProgressThreshold",
+            "remove it; Weir waits for all canary pods",
+        ),
     ] {
         if present {
-            errors.push(err(format!("{base}.{name}"), format!("not supported by Weir; {why}")));
+            errors.push(err(
+                format!("{base}.{name}"),
+                format!("not supported by Weir; {why}"),
+            ));
         }
     }
     for (index, step) in canary.steps.iter().flatten().enumerate() {
-        validate_step(&format!("{base}.steps[{index}]"), step, routing.is_some(), errors);
+        validate_step(
+            &format!("{base}.steps[{index}]"),
+            step,
+            routing.is_some(),
+            errors,
+        );
     }
 }
 
@@ -262,7 +317,12 @@ fn is_zero(value: &Option<IntOrString>) -> bool {
     }
 }
 
-fn validate_step(field: &str, step: &CanaryStep, traffic_routed: bool, errors: &mut Vec<FieldError>) {
+fn validate_step(
+    field: &str,
+    step: &CanaryStep,
+    traffic_routed: bool,
+    errors: &mut Vec<FieldError>,
+) {
     let keys = [
         step.set_weight.is_some(),
         step.pause.is_some(),
@@ -284,18 +344,18 @@ fn validate_step(field: &str, step: &CanaryStep, traffic_routed: bool, errors: &
             "Step must have exactly one of the following set: setWeight, pause, analysis or setCanaryScale; split it into separate steps",
         )),
     }
-    if let Some(weight) = step.set_weight {
-        if !(0..=MAX_WEIGHT).contains(&weight) {
-            errors.push(err(
-                format!("{field}.setWeight"),
-                format!("Invalid value: {weight}: SetWeight must be between 0 and {MAX_WEIGHT}"),
-            ));
-        }
+    if let Some(weight) = step.set_weight
+        && !(0..=MAX_WEIGHT).contains(&weight)
+    {
+        errors.push(err(
+            format!("{field}.setWeight"),
+            format!("Invalid value: {weight}: SetWeight must be between 0 and {MAX_WEIGHT}"),
+        ));
     }
-    if let Some(duration) = step.pause.as_ref().and_then(|p| p.duration.as_ref()) {
-        if let Err(e) = parse_int_or_string(duration) {
-            errors.push(err(format!("{field}.pause.duration"), e.to_string()));
-        }
+    if let Some(duration) = step.pause.as_ref().and_then(|p| p.duration.as_ref())
+        && let Err(e) = parse_int_or_string(duration)
+    {
+        errors.push(err(format!("{field}.pause.duration"), e.to_string()));
     }
     if let Some(scale) = &step.set_canary_scale {
         let f = format!("{field}.setCanaryScale");
@@ -317,16 +377,19 @@ fn validate_step(field: &str, step: &CanaryStep, traffic_routed: bool, errors: &
             errors.push(err(format!("{f}.weight"), "must be between 0 and 100"));
         }
         if scale.replicas.is_some_and(|r| r < 0) {
-            errors.push(err(format!("{f}.replicas"), "must be greater than or equal to 0"));
-        }
-    }
-    if let Some(analysis) = &step.analysis {
-        if analysis.templates.as_ref().is_none_or(Vec::is_empty) {
             errors.push(err(
-                format!("{field}.analysis.templates"),
-                "Required value: list at least one templateName",
+                format!("{f}.replicas"),
+                "must be greater than or equal to 0",
             ));
         }
+    }
+    if let Some(analysis) = &step.analysis
+        && analysis.templates.as_ref().is_none_or(Vec::is_empty)
+    {
+        errors.push(err(
+            format!("{field}.analysis.templates"),
+            "Required value: list at least one templateName",
+        ));
     }
     for (present, name) in [
         (step.experiment.is_some(), "experiment"),

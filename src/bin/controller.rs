@@ -5,7 +5,11 @@ use clap::Parser;
 use weir::controller::{self, Config};
 
 #[derive(Debug, Parser)]
-#[command(name = "weir-controller", version, about = "Argo Rollouts-compatible canary controller for Istio")]
+#[command(
+    name = "weir-controller",
+    version,
+    about = "Argo Rollouts-compatible canary controller for Istio"
+)]
 struct Args {
     /// Path to a kubeconfig; defaults to KUBECONFIG, ~/.kube/config, then in-cluster configuration.
     #[arg(long, env = "WEIR_KUBECONFIG")]
@@ -40,7 +44,10 @@ async fn main() -> anyhow::Result<()> {
     } else {
         subscriber.init();
     }
-    let options = kube::config::KubeConfigOptions { context: args.context.clone(), ..Default::default() };
+    let options = kube::config::KubeConfigOptions {
+        context: args.context.clone(),
+        ..Default::default()
+    };
     let config = match &args.kubeconfig {
         Some(path) => {
             let kubeconfig = kube::config::Kubeconfig::read_from(path)?;
@@ -51,13 +58,14 @@ async fn main() -> anyhow::Result<()> {
     };
     let client = kube::Client::try_from(config)?;
     let shutdown = async {
-        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(signal) => signal,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
-                return;
-            }
-        };
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot listen for SIGTERM");
+                    return;
+                }
+            };
         tokio::select! {
             _ = terminate.recv() => {}
             _ = tokio::signal::ctrl_c() => {}

@@ -40,7 +40,16 @@ impl Writer<'_> {
 
         if let Some(rs) = &plan.create_replica_set {
             let name = rs.name_any();
-            match replica_sets.create(&PostParams { field_manager: Some(MANAGER.into()), ..Default::default() }, rs).await {
+            match replica_sets
+                .create(
+                    &PostParams {
+                        field_manager: Some(MANAGER.into()),
+                        ..Default::default()
+                    },
+                    rs,
+                )
+                .await
+            {
                 Ok(_) => writes.objects += 1,
                 // Already there (a stale cache): the next reconcile adopts it.
                 Err(kube::Error::Api(status)) if status.code == 409 => {}
@@ -56,14 +65,22 @@ impl Writer<'_> {
             writes.objects += 1;
         }
         if let Some((name, patch)) = &plan.destination_rule_patch {
-            let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), &namespace, self.destination_rule_resource);
+            let api: Api<DynamicObject> = Api::namespaced_with(
+                self.client.clone(),
+                &namespace,
+                self.destination_rule_resource,
+            );
             api.patch(name, &params, &Patch::<()>::Json(patch.clone()))
                 .await
                 .map_err(|e| Error::from_kube("DestinationRule", &namespace, name, e))?;
             writes.objects += 1;
         }
         for vs in &plan.virtual_service_patches {
-            let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), &vs.namespace, self.virtual_service_resource);
+            let api: Api<DynamicObject> = Api::namespaced_with(
+                self.client.clone(),
+                &vs.namespace,
+                self.virtual_service_resource,
+            );
             api.patch(&vs.name, &params, &Patch::<()>::Json(vs.patch.clone()))
                 .await
                 .map_err(|e| Error::from_kube("VirtualService", &vs.namespace, &vs.name, e))?;
@@ -121,7 +138,9 @@ impl Writer<'_> {
             // Events are best effort: a lost event must not undo or repeat a committed step.
             match published {
                 Ok(()) => writes.events += 1,
-                Err(e) => tracing::warn!(error = %e, reason = %event.reason, "could not publish event"),
+                Err(e) => {
+                    tracing::warn!(error = %e, reason = %event.reason, "could not publish event")
+                }
             }
         }
         Ok(writes)

@@ -11,8 +11,16 @@ use serde_json::Value;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Restore {
-    Service { namespace: String, name: String, patch: Value },
-    DestinationRule { namespace: String, name: String, patch: json_patch::Patch },
+    Service {
+        namespace: String,
+        name: String,
+        patch: Value,
+    },
+    DestinationRule {
+        namespace: String,
+        name: String,
+        patch: json_patch::Patch,
+    },
 }
 
 /// Restores for objects managed by a Rollout for which `exists(namespace, rollout)` is false.
@@ -31,13 +39,27 @@ pub fn orphan_restores(
             continue;
         }
         if let Some(patch) = service_restore_patch(svc, owner) {
-            restores.push(Restore::Service { namespace, name: svc.name_any(), patch });
+            restores.push(Restore::Service {
+                namespace,
+                name: svc.name_any(),
+                patch,
+            });
         }
     }
     for dr in destination_rules {
-        let namespace = dr.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or_default();
-        let name = dr.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
-        let Some(owner) = dr.pointer("/metadata/annotations").and_then(|a| a.get(MANAGED_BY)).and_then(Value::as_str) else {
+        let namespace = dr
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let name = dr
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let Some(owner) = dr
+            .pointer("/metadata/annotations")
+            .and_then(|a| a.get(MANAGED_BY))
+            .and_then(Value::as_str)
+        else {
             continue;
         };
         if exists(namespace, owner) {
@@ -55,11 +77,20 @@ pub fn orphan_restores(
         let spec = IstioDestinationRule {
             name: name.to_string(),
             canary_subset_name: labelled.first().copied().unwrap_or_default().to_string(),
-            stable_subset_name: labelled.get(1).or(labelled.first()).copied().unwrap_or_default().to_string(),
+            stable_subset_name: labelled
+                .get(1)
+                .or(labelled.first())
+                .copied()
+                .unwrap_or_default()
+                .to_string(),
             additional_subset_names: None,
         };
         if let Ok(Some(patch)) = destination_rule_restore_patch(dr, &spec, owner) {
-            restores.push(Restore::DestinationRule { namespace: namespace.to_string(), name: name.to_string(), patch });
+            restores.push(Restore::DestinationRule {
+                namespace: namespace.to_string(),
+                name: name.to_string(),
+                patch,
+            });
         }
     }
     restores
@@ -96,7 +127,9 @@ mod tests {
         let drs = [destination_rule("gone"), destination_rule("alive")];
         let restores = orphan_restores(&services, &drs, |_, name| name == "alive");
         assert_eq!(restores.len(), 2);
-        let Restore::DestinationRule { patch, .. } = &restores[1] else { panic!("expected a DestinationRule restore") };
+        let Restore::DestinationRule { patch, .. } = &restores[1] else {
+            panic!("expected a DestinationRule restore")
+        };
         let mut dr = drs[0].clone();
         json_patch::patch(&mut dr, patch).unwrap();
         assert_eq!(dr["spec"]["subsets"][0]["labels"], json!({"app": "web"}));

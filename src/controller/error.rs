@@ -3,7 +3,9 @@
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{kind} {namespace}/{name} changed while Weir was updating it; re-planning from fresh state")]
+    #[error(
+        "{kind} {namespace}/{name} changed while Weir was updating it; re-planning from fresh state"
+    )]
     Conflict {
         kind: &'static str,
         namespace: String,
@@ -17,7 +19,9 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
-    #[error("the informer caches did not sync within {0:?}; check the controller's RBAC and API server connectivity")]
+    #[error(
+        "the informer caches did not sync within {0:?}; check the controller's RBAC and API server connectivity"
+    )]
     CacheNotReady(std::time::Duration),
 }
 
@@ -31,12 +35,27 @@ impl Error {
         }
     }
 
-    pub(crate) fn from_kube(kind: &'static str, namespace: &str, name: &str, source: kube::Error) -> Self {
-        let conflict = matches!(&source, kube::Error::Api(status) if status.code == 409 || status.code == 422);
+    pub(crate) fn from_kube(
+        kind: &'static str,
+        namespace: &str,
+        name: &str,
+        source: kube::Error,
+    ) -> Self {
+        let conflict =
+            matches!(&source, kube::Error::Api(status) if status.code == 409 || status.code == 422);
         if conflict {
-            Error::Conflict { kind, namespace: namespace.to_string(), name: name.to_string() }
+            Error::Conflict {
+                kind,
+                namespace: namespace.to_string(),
+                name: name.to_string(),
+            }
         } else {
-            Error::Write { kind, namespace: namespace.to_string(), name: name.to_string(), source }
+            Error::Write {
+                kind,
+                namespace: namespace.to_string(),
+                name: name.to_string(),
+                source,
+            }
         }
     }
 }

@@ -70,7 +70,11 @@ where
     }
 }
 
-fn dynamic_api(client: &Client, namespace: &Option<String>, resource: &kube::core::ApiResource) -> Api<DynamicObject> {
+fn dynamic_api(
+    client: &Client,
+    namespace: &Option<String>,
+    resource: &kube::core::ApiResource,
+) -> Api<DynamicObject> {
     match namespace {
         Some(ns) => Api::namespaced_with(client.clone(), ns, resource),
         None => Api::all_with(client.clone(), resource),
@@ -78,28 +82,52 @@ fn dynamic_api(client: &Client, namespace: &Option<String>, resource: &kube::cor
 }
 
 /// Runs the Rollout controller until `shutdown` resolves.
-pub async fn run(client: Client, config: Config, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
+pub async fn run(
+    client: Client,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
     let vs_resource = virtual_service_resource(&config.istio_api_version);
     let dr_resource = destination_rule_resource(&config.istio_api_version);
 
     let (rs_reader, rs_writer) = reflector::store();
     // Only ReplicaSets Rollouts created carry the hash label: unrelated ones are never cached.
-    let rs_watch = watcher(api::<ReplicaSet>(&client, &config.namespace), watcher::Config::default().labels(POD_TEMPLATE_HASH));
-    let rs_stream = reflector(rs_writer, rs_watch).default_backoff().touched_objects();
+    let rs_watch = watcher(
+        api::<ReplicaSet>(&client, &config.namespace),
+        watcher::Config::default().labels(POD_TEMPLATE_HASH),
+    );
+    let rs_stream = reflector(rs_writer, rs_watch)
+        .default_backoff()
+        .touched_objects();
 
     let (svc_reader, svc_writer) = reflector::store();
-    let svc_watch = watcher(api::<Service>(&client, &config.namespace), watcher::Config::default());
-    let svc_stream = reflector(svc_writer, svc_watch).default_backoff().touched_objects();
+    let svc_watch = watcher(
+        api::<Service>(&client, &config.namespace),
+        watcher::Config::default(),
+    );
+    let svc_stream = reflector(svc_writer, svc_watch)
+        .default_backoff()
+        .touched_objects();
 
     let vs_writer = reflector::store::Writer::new(vs_resource.clone());
     let vs_reader = vs_writer.as_reader();
-    let vs_watch = watcher(dynamic_api(&client, &config.namespace, &vs_resource), watcher::Config::default());
-    let vs_stream = reflector(vs_writer, vs_watch).default_backoff().touched_objects();
+    let vs_watch = watcher(
+        dynamic_api(&client, &config.namespace, &vs_resource),
+        watcher::Config::default(),
+    );
+    let vs_stream = reflector(vs_writer, vs_watch)
+        .default_backoff()
+        .touched_objects();
 
     let dr_writer = reflector::store::Writer::new(dr_resource.clone());
     let dr_reader = dr_writer.as_reader();
-    let dr_watch = watcher(dynamic_api(&client, &config.namespace, &dr_resource), watcher::Config::default());
-    let dr_stream = reflector(dr_writer, dr_watch).default_backoff().touched_objects();
+    let dr_watch = watcher(
+        dynamic_api(&client, &config.namespace, &dr_resource),
+        watcher::Config::default(),
+    );
+    let dr_stream = reflector(dr_writer, dr_watch)
+        .default_backoff()
+        .touched_objects();
 
     let stores = Stores {
         replica_sets: rs_reader,
@@ -109,37 +137,80 @@ pub async fn run(client: Client, config: Config, shutdown: impl Future<Output = 
         virtual_service_resource: vs_resource.clone(),
         destination_rule_resource: dr_resource.clone(),
     };
-    let recorder = Recorder::new(client.clone(), Reporter { controller: config.instance.clone(), instance: None });
-    let context = Arc::new(Context { client: client.clone(), recorder, stores: stores.clone() });
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: config.instance.clone(),
+            instance: None,
+        },
+    );
+    let context = Arc::new(Context {
+        client: client.clone(),
+        recorder,
+        stores: stores.clone(),
+    });
 
-    let controller = Controller::new(api::<Rollout>(&client, &config.namespace), watcher::Config::default());
+    let controller = Controller::new(
+        api::<Rollout>(&client, &config.namespace),
+        watcher::Config::default(),
+    );
     let rollouts = controller.store();
-    let (svc_rollouts, vs_rollouts, dr_rollouts) = (rollouts.clone(), rollouts.clone(), rollouts.clone());
+    let (svc_rollouts, vs_rollouts, dr_rollouts) =
+        (rollouts.clone(), rollouts.clone(), rollouts.clone());
     let shutdown = shutdown.shared();
-    let sweeper = cleanup_loop(client.clone(), rollouts.clone(), stores.clone(), shutdown.clone());
+    let sweeper = cleanup_loop(
+        client.clone(),
+        rollouts.clone(),
+        stores.clone(),
+        shutdown.clone(),
+    );
     let controller = controller
         .owns_stream(rs_stream)
-        .watches_stream(svc_stream, move |svc: Service| referencing(&svc_rollouts, &svc.namespace().unwrap_or_default(), |r, ns| {
-            let canary = r.spec.strategy.canary.as_ref();
-            let name = svc.name_any();
-            ns == svc.namespace().unwrap_or_default()
-                && canary.is_some_and(|c| c.canary_service.as_deref() == Some(name.as_str()) || c.stable_service.as_deref() == Some(name.as_str()))
-        }))
-        .watches_stream_with(vs_stream, move |vs: DynamicObject| {
-            let (name, ns) = (vs.name_any(), vs.namespace().unwrap_or_default());
-            referencing(&vs_rollouts, &ns, |r, rollout_ns| {
-                istio(r).is_some_and(|i| {
-                    i.virtual_service.iter().chain(i.virtual_services.iter().flatten())
-                        .any(|v| split_vs_name(&v.name, rollout_ns) == (name.clone(), ns.clone()))
+        .watches_stream(svc_stream, move |svc: Service| {
+            referencing(
+                &svc_rollouts,
+                &svc.namespace().unwrap_or_default(),
+                |r, ns| {
+                    let canary = r.spec.strategy.canary.as_ref();
+                    let name = svc.name_any();
+                    ns == svc.namespace().unwrap_or_default()
+                        && canary.is_some_and(|c| {
+                            c.canary_service.as_deref() == Some(name.as_str())
+                                || c.stable_service.as_deref() == Some(name.as_str())
+                        })
+                },
+            )
+        })
+        .watches_stream_with(
+            vs_stream,
+            move |vs: DynamicObject| {
+                let (name, ns) = (vs.name_any(), vs.namespace().unwrap_or_default());
+                referencing(&vs_rollouts, &ns, |r, rollout_ns| {
+                    istio(r).is_some_and(|i| {
+                        i.virtual_service
+                            .iter()
+                            .chain(i.virtual_services.iter().flatten())
+                            .any(|v| {
+                                split_vs_name(&v.name, rollout_ns) == (name.clone(), ns.clone())
+                            })
+                    })
                 })
-            })
-        }, vs_resource)
-        .watches_stream_with(dr_stream, move |dr: DynamicObject| {
-            let (name, ns) = (dr.name_any(), dr.namespace().unwrap_or_default());
-            referencing(&dr_rollouts, &ns, |r, rollout_ns| {
-                rollout_ns == ns && istio(r).and_then(|i| i.destination_rule.as_ref()).is_some_and(|d| d.name == name)
-            })
-        }, dr_resource)
+            },
+            vs_resource,
+        )
+        .watches_stream_with(
+            dr_stream,
+            move |dr: DynamicObject| {
+                let (name, ns) = (dr.name_any(), dr.namespace().unwrap_or_default());
+                referencing(&dr_rollouts, &ns, |r, rollout_ns| {
+                    rollout_ns == ns
+                        && istio(r)
+                            .and_then(|i| i.destination_rule.as_ref())
+                            .is_some_and(|d| d.name == name)
+                })
+            },
+            dr_resource,
+        )
         .with_config(ControllerConfig::default().concurrency(config.concurrency))
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, context)
@@ -152,12 +223,24 @@ pub async fn run(client: Client, config: Config, shutdown: impl Future<Output = 
 }
 
 fn istio(rollout: &Rollout) -> Option<&crate::api::rollout::IstioTrafficRouting> {
-    rollout.spec.strategy.canary.as_ref()?.traffic_routing.as_ref()?.istio.as_ref()
+    rollout
+        .spec
+        .strategy
+        .canary
+        .as_ref()?
+        .traffic_routing
+        .as_ref()?
+        .istio
+        .as_ref()
 }
 
 /// Rollouts for which `matches(rollout, rollout_namespace)` holds. Linear in Rollouts; runs only
 /// on Service/VirtualService/DestinationRule changes.
-fn referencing(rollouts: &Store<Rollout>, _namespace: &str, matches: impl Fn(&Rollout, &str) -> bool) -> Vec<ObjectRef<Rollout>> {
+fn referencing(
+    rollouts: &Store<Rollout>,
+    _namespace: &str,
+    matches: impl Fn(&Rollout, &str) -> bool,
+) -> Vec<ObjectRef<Rollout>> {
     rollouts
         .state()
         .iter()
@@ -174,7 +257,9 @@ async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, E
         let _ = stores.virtual_services.wait_until_ready().await;
         let _ = stores.destination_rules.wait_until_ready().await;
     };
-    tokio::time::timeout(CACHE_SYNC_TIMEOUT, ready).await.map_err(|_| Error::CacheNotReady(CACHE_SYNC_TIMEOUT))?;
+    tokio::time::timeout(CACHE_SYNC_TIMEOUT, ready)
+        .await
+        .map_err(|_| Error::CacheNotReady(CACHE_SYNC_TIMEOUT))?;
     let observed = observe::observe(&rollout, stores);
     let plan = crate::rollout::plan(&rollout, &observed, jiff::Timestamp::now());
     let span = tracing::info_span!(
@@ -196,7 +281,9 @@ async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, E
         destination_rule_resource: &stores.destination_rule_resource,
     };
     writer.apply(&rollout, &plan).await?;
-    Ok(Action::requeue(plan.requeue_after.map_or(RESYNC, |d| d.min(RESYNC))))
+    Ok(Action::requeue(
+        plan.requeue_after.map_or(RESYNC, |d| d.min(RESYNC)),
+    ))
 }
 
 fn error_policy(rollout: Arc<Rollout>, error: &Error, _ctx: Arc<Context>) -> Action {
@@ -210,38 +297,73 @@ fn error_policy(rollout: Arc<Rollout>, error: &Error, _ctx: Arc<Context>) -> Act
     }
 }
 
-async fn cleanup_loop(client: Client, rollouts: Store<Rollout>, stores: Stores, shutdown: impl Future<Output = ()>) {
+async fn cleanup_loop(
+    client: Client,
+    rollouts: Store<Rollout>,
+    stores: Stores,
+    shutdown: impl Future<Output = ()>,
+) {
     let sweep = async {
         let mut interval = tokio::time::interval(CLEANUP_INTERVAL);
         loop {
             interval.tick().await;
             if rollouts.wait_until_ready().now_or_never().is_none()
                 || stores.services.wait_until_ready().now_or_never().is_none()
-                || stores.destination_rules.wait_until_ready().now_or_never().is_none()
+                || stores
+                    .destination_rules
+                    .wait_until_ready()
+                    .now_or_never()
+                    .is_none()
             {
                 continue;
             }
-            let services: Vec<Service> = stores.services.state().iter().map(|s| (**s).clone()).collect();
-            let drs: Vec<serde_json::Value> = stores.destination_rules.state().iter().filter_map(|d| serde_json::to_value(&**d).ok()).collect();
+            let services: Vec<Service> = stores
+                .services
+                .state()
+                .iter()
+                .map(|s| (**s).clone())
+                .collect();
+            let drs: Vec<serde_json::Value> = stores
+                .destination_rules
+                .state()
+                .iter()
+                .filter_map(|d| serde_json::to_value(&**d).ok())
+                .collect();
             let restores = cleanup::orphan_restores(&services, &drs, |ns, name| {
                 rollouts.get(&ObjectRef::new(name).within(ns)).is_some()
             });
             for restore in restores {
                 let result = match &restore {
-                    cleanup::Restore::Service { namespace, name, patch } => Api::<Service>::namespaced(client.clone(), namespace)
+                    cleanup::Restore::Service {
+                        namespace,
+                        name,
+                        patch,
+                    } => Api::<Service>::namespaced(client.clone(), namespace)
                         .patch(name, &PatchParams::default(), &Patch::Merge(patch))
                         .await
                         .map(|_| ()),
-                    cleanup::Restore::DestinationRule { namespace, name, patch } => {
-                        Api::<DynamicObject>::namespaced_with(client.clone(), namespace, &stores.destination_rule_resource)
-                            .patch(name, &PatchParams::default(), &Patch::<()>::Json(patch.clone()))
-                            .await
-                            .map(|_| ())
-                    }
+                    cleanup::Restore::DestinationRule {
+                        namespace,
+                        name,
+                        patch,
+                    } => Api::<DynamicObject>::namespaced_with(
+                        client.clone(),
+                        namespace,
+                        &stores.destination_rule_resource,
+                    )
+                    .patch(
+                        name,
+                        &PatchParams::default(),
+                        &Patch::<()>::Json(patch.clone()),
+                    )
+                    .await
+                    .map(|_| ()),
                 };
                 match result {
                     Ok(()) => tracing::info!(?restore, "restored object of a deleted Rollout"),
-                    Err(e) => tracing::warn!(error = %e, "could not restore object of a deleted Rollout"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not restore object of a deleted Rollout")
+                    }
                 }
             }
         }

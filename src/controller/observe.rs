@@ -8,8 +8,8 @@ use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Service;
 use kube::ResourceExt;
 use kube::api::DynamicObject;
-use kube::runtime::reflector::{ObjectRef, Store};
 use kube::core::ApiResource;
+use kube::runtime::reflector::{ObjectRef, Store};
 
 #[derive(Clone)]
 pub struct Stores {
@@ -36,29 +36,50 @@ pub fn observe(rollout: &Rollout, stores: &Stores) -> Observed {
         })
         .map(|rs| (*rs).clone())
         .collect();
-    let mut observed = Observed { replica_sets, ..Default::default() };
+    let mut observed = Observed {
+        replica_sets,
+        ..Default::default()
+    };
     let Some(canary) = rollout.spec.strategy.canary.as_ref() else {
         return observed;
     };
-    for name in [&canary.canary_service, &canary.stable_service].into_iter().flatten() {
-        if let Some(svc) = stores.services.get(&ObjectRef::new(name).within(&namespace)) {
+    for name in [&canary.canary_service, &canary.stable_service]
+        .into_iter()
+        .flatten()
+    {
+        if let Some(svc) = stores
+            .services
+            .get(&ObjectRef::new(name).within(&namespace))
+        {
             observed.services.insert(name.clone(), (*svc).clone());
         }
     }
-    let Some(istio) = canary.traffic_routing.as_ref().and_then(|r| r.istio.as_ref()) else {
+    let Some(istio) = canary
+        .traffic_routing
+        .as_ref()
+        .and_then(|r| r.istio.as_ref())
+    else {
         return observed;
     };
-    for vs in istio.virtual_service.iter().chain(istio.virtual_services.iter().flatten()) {
+    for vs in istio
+        .virtual_service
+        .iter()
+        .chain(istio.virtual_services.iter().flatten())
+    {
         let (name, vs_namespace) = split_vs_name(&vs.name, &namespace);
-        let key = ObjectRef::new_with(&name, stores.virtual_service_resource.clone()).within(&vs_namespace);
-        if let Some(object) = stores.virtual_services.get(&key) {
-            if let Ok(value) = serde_json::to_value(&*object) {
-                observed.virtual_services.insert((name, vs_namespace), value);
-            }
+        let key = ObjectRef::new_with(&name, stores.virtual_service_resource.clone())
+            .within(&vs_namespace);
+        if let Some(object) = stores.virtual_services.get(&key)
+            && let Ok(value) = serde_json::to_value(&*object)
+        {
+            observed
+                .virtual_services
+                .insert((name, vs_namespace), value);
         }
     }
     if let Some(dr) = &istio.destination_rule {
-        let key = ObjectRef::new_with(&dr.name, stores.destination_rule_resource.clone()).within(&namespace);
+        let key = ObjectRef::new_with(&dr.name, stores.destination_rule_resource.clone())
+            .within(&namespace);
         observed.destination_rule = stores
             .destination_rules
             .get(&key)

@@ -5,7 +5,9 @@
 
 use super::conditions::{self, PROGRESSING, REASON_ABORTED, REASON_RETRY};
 use super::hash::{pod_template_hash, steps_hash};
-use super::observed::{self, Observed, available, hash_of, revision_of, scale_down_deadline, spec_replicas};
+use super::observed::{
+    self, Observed, available, hash_of, revision_of, scale_down_deadline, spec_replicas,
+};
 use super::plan::{EventType, Plan, ReplicaSetUpdate, VirtualServicePatch};
 use super::replicas::{self, BasicState};
 use super::{status, steps};
@@ -55,7 +57,10 @@ impl<'a> Context<'a> {
         let collision = rollout.status.as_ref().and_then(|s| s.collision_count);
         let hash = pod_template_hash(template, collision);
         let steps = canary.steps.as_deref().unwrap_or_default();
-        let new_rs = observed.replica_sets.iter().find(|rs| hash_of(rs) == Some(hash.as_str()));
+        let new_rs = observed
+            .replica_sets
+            .iter()
+            .find(|rs| hash_of(rs) == Some(hash.as_str()));
         Some(Context {
             rollout,
             name: rollout.metadata.name.as_deref().unwrap_or_default(),
@@ -79,11 +84,20 @@ impl<'a> Context<'a> {
     }
 
     pub fn next_revision(&self) -> i64 {
-        self.observed.replica_sets.iter().map(revision_of).max().unwrap_or(0) + 1
+        self.observed
+            .replica_sets
+            .iter()
+            .map(revision_of)
+            .max()
+            .unwrap_or(0)
+            + 1
     }
 
     pub fn rs_by_hash(&self, hash: &str) -> Option<&'a ReplicaSet> {
-        self.observed.replica_sets.iter().find(|rs| hash_of(rs) == Some(hash))
+        self.observed
+            .replica_sets
+            .iter()
+            .find(|rs| hash_of(rs) == Some(hash))
     }
 
     fn scale_down_delay(&self) -> i32 {
@@ -125,7 +139,9 @@ pub fn plan_canary(ctx: &Context, plan: &mut Plan) {
     let previous = plan.status.clone();
     let stable_hash = plan.status.stable_rs.clone().filter(|s| !s.is_empty());
     let mut d = Decision {
-        index: usize::try_from(plan.status.current_step_index.unwrap_or(0)).unwrap_or(0).min(len),
+        index: usize::try_from(plan.status.current_step_index.unwrap_or(0))
+            .unwrap_or(0)
+            .min(len),
         aborted: plan.status.abort == Some(true),
         promoted: stable_hash.as_deref() == Some(ctx.hash.as_str()),
         stable_hash,
@@ -154,7 +170,14 @@ pub fn plan_canary(ctx: &Context, plan: &mut Plan) {
     route_services(ctx, plan, &mut d);
     let applied_weight = route_weights(ctx, plan, &mut d, &counts, at_desired, promote_full);
     if !d.promoted && !d.aborted && !manually_paused && !promote_full && d.index < len {
-        advance_step(ctx, plan, &mut d, at_desired, applied_weight, counts.target_canary);
+        advance_step(
+            ctx,
+            plan,
+            &mut d,
+            at_desired,
+            applied_weight,
+            counts.target_canary,
+        );
     }
     scale_replica_sets(ctx, plan, &d, &counts);
     plan.status.current_step_index = (len > 0).then_some(d.index as i32);
@@ -173,8 +196,17 @@ fn handle_abort_and_retry(ctx: &Context, plan: &mut Plan, d: &mut Decision, revi
         let existing = conditions::get(st, PROGRESSING)
             .filter(|c| c.reason == REASON_ABORTED)
             .map(|c| c.message.clone());
-        let message = existing.unwrap_or_else(|| format!("Rollout aborted update to revision {revision}"));
-        conditions::set(st, PROGRESSING, "False", REASON_ABORTED, &message, &ctx.now_time, true);
+        let message =
+            existing.unwrap_or_else(|| format!("Rollout aborted update to revision {revision}"));
+        conditions::set(
+            st,
+            PROGRESSING,
+            "False",
+            REASON_ABORTED,
+            &message,
+            &ctx.now_time,
+            true,
+        );
         plan.event(EventType::Warning, REASON_ABORTED, message);
     } else if !d.aborted && st.aborted_at.is_some() {
         st.aborted_at = None;
@@ -191,7 +223,11 @@ fn handle_abort_and_retry(ctx: &Context, plan: &mut Plan, d: &mut Decision, revi
             &ctx.now_time,
             true,
         );
-        plan.event(EventType::Normal, REASON_RETRY, "Retrying Rollout after abort");
+        plan.event(
+            EventType::Normal,
+            REASON_RETRY,
+            "Retrying Rollout after abort",
+        );
     }
 }
 
@@ -218,7 +254,13 @@ fn desired_counts(ctx: &Context, d: &Decision, promote_full: bool) -> Counts {
         steps::set_weight_at(ctx.steps, d.index)
     };
     if d.promoted {
-        return Counts { canary: ctx.replicas, stable: ctx.replicas, target_canary: ctx.replicas, target_stable: ctx.replicas, weight };
+        return Counts {
+            canary: ctx.replicas,
+            stable: ctx.replicas,
+            target_canary: ctx.replicas,
+            target_stable: ctx.replicas,
+            weight,
+        };
     }
     if ctx.traffic_routed {
         let canary = if d.aborted {
@@ -234,7 +276,13 @@ fn desired_counts(ctx: &Context, d: &Decision, promote_full: bool) -> Counts {
             )
         };
         let target = if d.aborted { 0 } else { canary };
-        return Counts { canary, stable: ctx.replicas, target_canary: target, target_stable: ctx.replicas, weight };
+        return Counts {
+            canary,
+            stable: ctx.replicas,
+            target_canary: target,
+            target_stable: ctx.replicas,
+            weight,
+        };
     }
     let stable_rs = d.stable_hash.as_deref().and_then(|h| ctx.rs_by_hash(h));
     let others: Vec<&ReplicaSet> = ctx
@@ -252,10 +300,17 @@ fn desired_counts(ctx: &Context, d: &Decision, promote_full: bool) -> Counts {
         others_available: others.iter().map(|rs| available(rs)).sum(),
     };
     let surge = replicas::resolve_int_or_percent(ctx.canary.max_surge.as_ref(), ctx.replicas, true);
-    let unavailable = replicas::resolve_int_or_percent(ctx.canary.max_unavailable.as_ref(), ctx.replicas, false);
+    let unavailable =
+        replicas::resolve_int_or_percent(ctx.canary.max_unavailable.as_ref(), ctx.replicas, false);
     let next = replicas::basic_canary(ctx.replicas, weight, surge, unavailable, state);
     let (target_canary, target_stable) = replicas::weighted_split(ctx.replicas, weight);
-    Counts { canary: next.canary, stable: next.stable, target_canary, target_stable, weight }
+    Counts {
+        canary: next.canary,
+        stable: next.stable,
+        target_canary,
+        target_stable,
+        weight,
+    }
 }
 
 fn is_new_or_stable(ctx: &Context, d: &Decision, rs: &ReplicaSet) -> bool {
@@ -274,7 +329,9 @@ fn at_desired_counts(ctx: &Context, d: &Decision, counts: &Counts) -> bool {
     let Some(stable_rs) = d.stable_hash.as_deref().and_then(|h| ctx.rs_by_hash(h)) else {
         return false;
     };
-    if spec_replicas(stable_rs) != counts.target_stable || available(stable_rs) != counts.target_stable {
+    if spec_replicas(stable_rs) != counts.target_stable
+        || available(stable_rs) != counts.target_stable
+    {
         return false;
     }
     ctx.traffic_routed
@@ -303,7 +360,10 @@ fn promote(ctx: &Context, plan: &mut Plan, d: &mut Decision, revision: i64, prom
     plan.event(
         EventType::Normal,
         "RolloutCompleted",
-        format!("Rollout completed update to revision {revision} ({}): {reason}", ctx.hash),
+        format!(
+            "Rollout completed update to revision {revision} ({}): {reason}",
+            ctx.hash
+        ),
     );
     // The previous stable keeps serving until the Services/subsets move; its scale-down delay
     // starts now so the mesh has time to converge before its pods go away.
@@ -336,10 +396,21 @@ fn route_services(ctx: &Context, plan: &mut Plan, d: &mut Decision) {
     let mut stable_target = stable_wanted.clone();
     let mut canary_target = canary_wanted.clone();
     for (service, wanted, target) in [
-        (&ctx.canary.stable_service, &stable_wanted, &mut stable_target),
-        (&ctx.canary.canary_service, &canary_wanted, &mut canary_target),
+        (
+            &ctx.canary.stable_service,
+            &stable_wanted,
+            &mut stable_target,
+        ),
+        (
+            &ctx.canary.canary_service,
+            &canary_wanted,
+            &mut canary_target,
+        ),
     ] {
-        let Some(svc) = service.as_deref().and_then(|n| ctx.observed.services.get(n)) else {
+        let Some(svc) = service
+            .as_deref()
+            .and_then(|n| ctx.observed.services.get(n))
+        else {
             continue;
         };
         let current = service_selected_hash(svc).map(str::to_string);
@@ -359,11 +430,16 @@ fn route_services(ctx: &Context, plan: &mut Plan, d: &mut Decision) {
         }
         match service_selector_patch(svc, hash, ctx.name) {
             Ok(Some(patch)) => {
-                plan.service_patches.push((svc.metadata.name.clone().unwrap_or_default(), patch));
+                plan.service_patches
+                    .push((svc.metadata.name.clone().unwrap_or_default(), patch));
                 plan.event(
                     EventType::Normal,
                     "SwitchService",
-                    format!("Switched selector for service '{}' from '{}' to '{hash}'", svc.metadata.name.as_deref().unwrap_or_default(), current.as_deref().unwrap_or("")),
+                    format!(
+                        "Switched selector for service '{}' from '{}' to '{hash}'",
+                        svc.metadata.name.as_deref().unwrap_or_default(),
+                        current.as_deref().unwrap_or("")
+                    ),
                 );
             }
             Ok(None) => {}
@@ -379,38 +455,42 @@ fn route_services(ctx: &Context, plan: &mut Plan, d: &mut Decision) {
         .as_ref()
         .and_then(|r| r.istio.as_ref())
         .and_then(|i| i.destination_rule.as_ref())
+        && let Some(dr) = &ctx.observed.destination_rule
     {
-        if let Some(dr) = &ctx.observed.destination_rule {
-            let labels = subset_labels(dr, dr_spec);
-            let managed = dr
-                .pointer("/metadata/annotations")
-                .and_then(|a| a.get(MANAGED_BY))
-                .and_then(|m| m.as_str())
-                == Some(ctx.name);
-            let pick = |wanted: &Option<String>, current: &Option<String>| match wanted {
-                Some(h) if current.as_deref() == Some(h.as_str()) || can_select(ctx, h, managed) => Some(h.clone()),
-                _ => current.clone(),
-            };
-            let canary_label = pick(&canary_wanted, &labels.0);
-            let stable_label = pick(&stable_wanted, &labels.1);
-            if let (Some(c), Some(s)) = (&canary_label, &stable_label) {
-                match destination_rule_patch(dr, dr_spec, c, s, ctx.name) {
-                    Ok(Some(patch)) => {
-                        plan.destination_rule_patch = Some((dr_spec.name.clone(), patch));
-                        plan.event(
-                            EventType::Normal,
-                            "UpdatedDestinationRule",
-                            format!("DestinationRule {} subsets updated: {}={c}, {}={s}", dr_spec.name, dr_spec.canary_subset_name, dr_spec.stable_subset_name),
-                        );
-                    }
-                    Ok(None) => {}
-                    Err(e) => plan.event(EventType::Warning, "TrafficRoutingError", e.to_string()),
-                }
+        let labels = subset_labels(dr, dr_spec);
+        let managed = dr
+            .pointer("/metadata/annotations")
+            .and_then(|a| a.get(MANAGED_BY))
+            .and_then(|m| m.as_str())
+            == Some(ctx.name);
+        let pick = |wanted: &Option<String>, current: &Option<String>| match wanted {
+            Some(h) if current.as_deref() == Some(h.as_str()) || can_select(ctx, h, managed) => {
+                Some(h.clone())
             }
-            // In subset mode the subsets decide where weighted traffic lands.
-            canary_target = canary_label.or(canary_target);
-            stable_target = stable_label.or(stable_target);
+            _ => current.clone(),
+        };
+        let canary_label = pick(&canary_wanted, &labels.0);
+        let stable_label = pick(&stable_wanted, &labels.1);
+        if let (Some(c), Some(s)) = (&canary_label, &stable_label) {
+            match destination_rule_patch(dr, dr_spec, c, s, ctx.name) {
+                Ok(Some(patch)) => {
+                    plan.destination_rule_patch = Some((dr_spec.name.clone(), patch));
+                    plan.event(
+                        EventType::Normal,
+                        "UpdatedDestinationRule",
+                        format!(
+                            "DestinationRule {} subsets updated: {}={c}, {}={s}",
+                            dr_spec.name, dr_spec.canary_subset_name, dr_spec.stable_subset_name
+                        ),
+                    );
+                }
+                Ok(None) => {}
+                Err(e) => plan.event(EventType::Warning, "TrafficRoutingError", e.to_string()),
+            }
         }
+        // In subset mode the subsets decide where weighted traffic lands.
+        canary_target = canary_label.or(canary_target);
+        stable_target = stable_label.or(stable_target);
     }
     d.referenced.extend(canary_target.iter().cloned());
     d.referenced.extend(stable_target.iter().cloned());
@@ -425,22 +505,49 @@ fn can_select(ctx: &Context, hash: &str, managed: bool) -> bool {
     })
 }
 
-fn subset_labels(dr: &serde_json::Value, spec: &crate::api::rollout::IstioDestinationRule) -> (Option<String>, Option<String>) {
+fn subset_labels(
+    dr: &serde_json::Value,
+    spec: &crate::api::rollout::IstioDestinationRule,
+) -> (Option<String>, Option<String>) {
     let label = |subset: &str| {
         dr.pointer("/spec/subsets")
             .and_then(|s| s.as_array())
-            .and_then(|subsets| subsets.iter().find(|s| s.get("name").and_then(|n| n.as_str()) == Some(subset)))
-            .and_then(|s| s.pointer(&format!("/labels/{}", crate::api::labels::POD_TEMPLATE_HASH)))
+            .and_then(|subsets| {
+                subsets
+                    .iter()
+                    .find(|s| s.get("name").and_then(|n| n.as_str()) == Some(subset))
+            })
+            .and_then(|s| {
+                s.pointer(&format!(
+                    "/labels/{}",
+                    crate::api::labels::POD_TEMPLATE_HASH
+                ))
+            })
             .and_then(|v| v.as_str())
             .map(str::to_string)
     };
-    (label(&spec.canary_subset_name), label(&spec.stable_subset_name))
+    (
+        label(&spec.canary_subset_name),
+        label(&spec.stable_subset_name),
+    )
 }
 
 /// Sets the VirtualService weights and records them in status. Returns the canary weight in
 /// force after this plan.
-fn route_weights(ctx: &Context, plan: &mut Plan, d: &mut Decision, counts: &Counts, at_desired: bool, promote_full: bool) -> i32 {
-    let Some(istio) = ctx.canary.traffic_routing.as_ref().and_then(|r| r.istio.as_ref()) else {
+fn route_weights(
+    ctx: &Context,
+    plan: &mut Plan,
+    d: &mut Decision,
+    counts: &Counts,
+    at_desired: bool,
+    promote_full: bool,
+) -> i32 {
+    let Some(istio) = ctx
+        .canary
+        .traffic_routing
+        .as_ref()
+        .and_then(|r| r.istio.as_ref())
+    else {
         return counts.weight;
     };
     let Some(targets) = Targets::from_strategy(ctx.canary) else {
@@ -455,12 +562,20 @@ fn route_weights(ctx: &Context, plan: &mut Plan, d: &mut Decision, counts: &Coun
         .map(|w| w.canary.weight)
         .unwrap_or(0);
     let canary_available = ctx.new_rs.map(available).unwrap_or(0);
-    let mut weight = if d.promoted || d.aborted || d.canary_target.as_deref() != Some(ctx.hash.as_str()) || canary_available == 0 {
+    let mut weight = if d.promoted
+        || d.aborted
+        || d.canary_target.as_deref() != Some(ctx.hash.as_str())
+        || canary_available == 0
+    {
         0
     } else if promote_full {
         current
     } else if !at_desired {
-        steps::previous_set_weight(ctx.steps, d.index).min(if d.index >= len { 100 } else { i32::MAX })
+        steps::previous_set_weight(ctx.steps, d.index).min(if d.index >= len {
+            100
+        } else {
+            i32::MAX
+        })
     } else if d.index >= len {
         100
     } else {
@@ -468,7 +583,12 @@ fn route_weights(ctx: &Context, plan: &mut Plan, d: &mut Decision, counts: &Coun
     };
     // Never move traffic onto the stable side beyond what its available pods can take.
     if weight > current && !d.aborted {
-        let stable_available = d.stable_hash.as_deref().and_then(|h| ctx.rs_by_hash(h)).map(available).unwrap_or(0);
+        let stable_available = d
+            .stable_hash
+            .as_deref()
+            .and_then(|h| ctx.rs_by_hash(h))
+            .map(available)
+            .unwrap_or(0);
         if stable_available < replicas::weight_to_replicas(100 - weight, ctx.replicas) {
             weight = current;
         }
@@ -525,7 +645,14 @@ fn route_weights(ctx: &Context, plan: &mut Plan, d: &mut Decision, counts: &Coun
     weight
 }
 
-fn advance_step(ctx: &Context, plan: &mut Plan, d: &mut Decision, at_desired: bool, weight: i32, canary_pods: i32) {
+fn advance_step(
+    ctx: &Context,
+    plan: &mut Plan,
+    d: &mut Decision,
+    at_desired: bool,
+    weight: i32,
+    canary_pods: i32,
+) {
     let step = &ctx.steps[d.index];
     let complete = if let Some(set_weight) = step.set_weight {
         // A canary held at zero pods by setCanaryScale cannot take weight; Argo completes on counts.
@@ -545,7 +672,12 @@ fn advance_step(ctx: &Context, plan: &mut Plan, d: &mut Decision, at_desired: bo
     plan.event(
         EventType::Normal,
         "RolloutStepCompleted",
-        format!("Rollout step {}/{} completed ({})", d.index, ctx.steps.len(), steps::describe(step)),
+        format!(
+            "Rollout step {}/{} completed ({})",
+            d.index,
+            ctx.steps.len(),
+            steps::describe(step)
+        ),
     );
 }
 
@@ -576,7 +708,8 @@ fn pause_complete(ctx: &Context, plan: &mut Plan, step: &CanaryStep) -> bool {
     }
     match (existing, duration) {
         (Some(condition), Some(duration)) => {
-            let expiry = condition.start_time.0 + SignedDuration::try_from(duration).unwrap_or(SignedDuration::MAX);
+            let expiry = condition.start_time.0
+                + SignedDuration::try_from(duration).unwrap_or(SignedDuration::MAX);
             if ctx.now >= expiry {
                 remove_condition(st);
                 true
@@ -591,9 +724,16 @@ fn pause_complete(ctx: &Context, plan: &mut Plan, step: &CanaryStep) -> bool {
         (None, duration) => {
             st.pause_conditions
                 .get_or_insert_with(Vec::new)
-                .push(PauseCondition { reason: PAUSE_REASON_CANARY_STEP.into(), start_time: ctx.now_time.clone() });
+                .push(PauseCondition {
+                    reason: PAUSE_REASON_CANARY_STEP.into(),
+                    start_time: ctx.now_time.clone(),
+                });
             st.controller_pause = Some(true);
-            plan.event(EventType::Normal, "RolloutPaused", format!("Rollout is paused ({PAUSE_REASON_CANARY_STEP})"));
+            plan.event(
+                EventType::Normal,
+                "RolloutPaused",
+                format!("Rollout is paused ({PAUSE_REASON_CANARY_STEP})"),
+            );
             if let Some(duration) = duration {
                 plan.requeue(duration);
             }
@@ -614,7 +754,11 @@ fn scale_replica_sets(ctx: &Context, plan: &mut Plan, d: &Decision, counts: &Cou
             .as_deref()
             .and_then(|h| ctx.rs_by_hash(h))
             .is_some_and(|rs| available(rs) >= ctx.replicas);
-        if delay > 0 && stable_whole && spec_replicas(new_rs) > 0 && !d.referenced.contains(&ctx.hash) {
+        if delay > 0
+            && stable_whole
+            && spec_replicas(new_rs) > 0
+            && !d.referenced.contains(&ctx.hash)
+        {
             delayed_scale_down(ctx, plan, new_rs, delay);
         }
     } else {
@@ -623,10 +767,10 @@ fn scale_replica_sets(ctx: &Context, plan: &mut Plan, d: &Decision, counts: &Cou
     }
 
     // The stable ReplicaSet (when it is not the new one).
-    if !d.promoted {
-        if let Some(stable) = d.stable_hash.as_deref().and_then(|h| ctx.rs_by_hash(h)) {
-            set_replica_set(plan, stable, Some(counts.stable), None);
-        }
+    if !d.promoted
+        && let Some(stable) = d.stable_hash.as_deref().and_then(|h| ctx.rs_by_hash(h))
+    {
+        set_replica_set(plan, stable, Some(counts.stable), None);
     }
 
     // Everything else: previous stables and superseded canaries.
@@ -647,16 +791,19 @@ fn scale_replica_sets(ctx: &Context, plan: &mut Plan, d: &Decision, counts: &Cou
                 .and_then(|h| ctx.rs_by_hash(h))
                 .map(available)
                 .unwrap_or(0);
-            let unavailable = replicas::resolve_int_or_percent(ctx.canary.max_unavailable.as_ref(), ctx.replicas, false);
+            let unavailable = replicas::resolve_int_or_percent(
+                ctx.canary.max_unavailable.as_ref(),
+                ctx.replicas,
+                false,
+            );
             if available(new_rs) + stable_available >= ctx.replicas - unavailable {
                 set_replica_set(plan, rs, Some(0), None);
             }
             continue;
         }
-        let just_demoted = plan
-            .replica_set_updates
-            .iter()
-            .any(|u| u.name == observed::name(rs) && u.annotations.contains_key(SCALE_DOWN_DEADLINE));
+        let just_demoted = plan.replica_set_updates.iter().any(|u| {
+            u.name == observed::name(rs) && u.annotations.contains_key(SCALE_DOWN_DEADLINE)
+        });
         if just_demoted {
             continue;
         }
@@ -667,18 +814,30 @@ fn scale_replica_sets(ctx: &Context, plan: &mut Plan, d: &Decision, counts: &Cou
     }
 
     // revisionHistoryLimit: the oldest idle ReplicaSets beyond the limit are deleted.
-    let limit = usize::try_from(ctx.rollout.spec.revision_history_limit.unwrap_or(DEFAULT_REVISION_HISTORY_LIMIT)).unwrap_or(0);
+    let limit = usize::try_from(
+        ctx.rollout
+            .spec
+            .revision_history_limit
+            .unwrap_or(DEFAULT_REVISION_HISTORY_LIMIT),
+    )
+    .unwrap_or(0);
     idle.sort_by_key(|rs| std::cmp::Reverse(revision_of(rs)));
     for rs in idle.into_iter().skip(limit) {
         if observed::current(rs) == 0 {
-            plan.delete_replica_sets.push(observed::name(rs).to_string());
+            plan.delete_replica_sets
+                .push(observed::name(rs).to_string());
         }
     }
 }
 
 /// Records a replica count and/or scale-down-deadline change (None in the inner option removes
 /// the annotation), merging with an update already planned for the same ReplicaSet.
-fn set_replica_set(plan: &mut Plan, rs: &ReplicaSet, replicas: Option<i32>, deadline: Option<Option<String>>) {
+fn set_replica_set(
+    plan: &mut Plan,
+    rs: &ReplicaSet,
+    replicas: Option<i32>,
+    deadline: Option<Option<String>>,
+) {
     let name = observed::name(rs).to_string();
     let current = spec_replicas(rs);
     let replicas = replicas.filter(|r| *r != current);
@@ -687,7 +846,10 @@ fn set_replica_set(plan: &mut Plan, rs: &ReplicaSet, replicas: Option<i32>, dead
         plan.event(
             EventType::Normal,
             "ScalingReplicaSet",
-            format!("Scaled {verb} ReplicaSet {name} (revision {}) from {current} to {r}", revision_of(rs)),
+            format!(
+                "Scaled {verb} ReplicaSet {name} (revision {}) from {current} to {r}",
+                revision_of(rs)
+            ),
         );
     }
     let current_deadline = scale_down_deadline(rs).map(|t| t.to_string());
@@ -703,7 +865,11 @@ fn set_replica_set(plan: &mut Plan, rs: &ReplicaSet, replicas: Option<i32>, dead
             existing.replicas = replicas.or(existing.replicas);
             existing.annotations.extend(annotations);
         }
-        None => plan.replica_set_updates.push(ReplicaSetUpdate { name, replicas, annotations }),
+        None => plan.replica_set_updates.push(ReplicaSetUpdate {
+            name,
+            replicas,
+            annotations,
+        }),
     }
 }
 
@@ -711,7 +877,9 @@ fn set_replica_set(plan: &mut Plan, rs: &ReplicaSet, replicas: Option<i32>, dead
 fn delayed_scale_down(ctx: &Context, plan: &mut Plan, rs: &ReplicaSet, delay_seconds: i32) {
     match scale_down_deadline(rs) {
         Some(deadline) if ctx.now >= deadline => set_replica_set(plan, rs, Some(0), Some(None)),
-        Some(deadline) => plan.requeue(Duration::try_from(ctx.now.duration_until(deadline)).unwrap_or(Duration::ZERO)),
+        Some(deadline) => plan.requeue(
+            Duration::try_from(ctx.now.duration_until(deadline)).unwrap_or(Duration::ZERO),
+        ),
         None => {
             let deadline = ctx.now + SignedDuration::from_secs(i64::from(delay_seconds));
             set_replica_set(plan, rs, None, Some(Some(deadline.to_string())));

@@ -27,17 +27,31 @@ pub const PHASE_PAUSED: &str = "Paused";
 pub const PHASE_DEGRADED: &str = "Degraded";
 
 pub fn get<'a>(status: &'a RolloutStatus, type_: &str) -> Option<&'a RolloutCondition> {
-    status.conditions.iter().flatten().find(|c| c.type_ == type_)
+    status
+        .conditions
+        .iter()
+        .flatten()
+        .find(|c| c.type_ == type_)
 }
 
 /// Sets a condition, keeping `lastTransitionTime` unless the status value flips and
 /// `lastUpdateTime` unless something about the condition changed. `touch` forces a new
 /// `lastUpdateTime` (Progressing uses it to record progress for the deadline).
-pub fn set(status: &mut RolloutStatus, type_: &str, value: &str, reason: &str, message: &str, now: &Time, touch: bool) {
+pub fn set(
+    status: &mut RolloutStatus,
+    type_: &str,
+    value: &str,
+    reason: &str,
+    message: &str,
+    now: &Time,
+    touch: bool,
+) {
     let conditions = status.conditions.get_or_insert_with(Vec::new);
     match conditions.iter_mut().find(|c| c.type_ == type_) {
         Some(existing) => {
-            let changed = existing.status != value || existing.reason != reason || existing.message != message;
+            let changed = existing.status != value
+                || existing.reason != reason
+                || existing.message != message;
             if existing.status != value {
                 existing.last_transition_time = Some(now.clone());
             }
@@ -69,13 +83,23 @@ pub fn remove(status: &mut RolloutStatus, type_: &str) {
 }
 
 /// Argo's `CalculateRolloutPhase`: the first matching rule wins.
-pub fn phase(spec: &RolloutSpec, status: &RolloutStatus, traffic_routed: bool) -> (&'static str, String) {
+pub fn phase(
+    spec: &RolloutSpec,
+    status: &RolloutStatus,
+    traffic_routed: bool,
+) -> (&'static str, String) {
     if let Some(invalid) = get(status, INVALID_SPEC) {
-        return (PHASE_DEGRADED, format!("{INVALID_SPEC}: {}", invalid.message));
+        return (
+            PHASE_DEGRADED,
+            format!("{INVALID_SPEC}: {}", invalid.message),
+        );
     }
     for condition in status.conditions.iter().flatten() {
         if condition.reason == REASON_ABORTED || condition.reason == REASON_DEADLINE {
-            return (PHASE_DEGRADED, format!("{}: {}", condition.reason, condition.message));
+            return (
+                PHASE_DEGRADED,
+                format!("{}: {}", condition.reason, condition.message),
+            );
         }
     }
     if spec.paused.unwrap_or(false) {
@@ -87,17 +111,31 @@ pub fn phase(spec: &RolloutSpec, status: &RolloutStatus, traffic_routed: bool) -
     let replicas = spec.replicas.unwrap_or(1);
     let updated = status.updated_replicas.unwrap_or(0);
     if updated < replicas {
-        return (PHASE_PROGRESSING, "more replicas need to be updated".to_string());
+        return (
+            PHASE_PROGRESSING,
+            "more replicas need to be updated".to_string(),
+        );
     }
     if status.available_replicas.unwrap_or(0) < updated {
-        return (PHASE_PROGRESSING, "updated replicas are still becoming available".to_string());
+        return (
+            PHASE_PROGRESSING,
+            "updated replicas are still becoming available".to_string(),
+        );
     }
     if !traffic_routed && status.replicas.unwrap_or(0) > updated {
-        return (PHASE_PROGRESSING, "old replicas are pending termination".to_string());
+        return (
+            PHASE_PROGRESSING,
+            "old replicas are pending termination".to_string(),
+        );
     }
     match (&status.stable_rs, &status.current_pod_hash) {
-        (Some(stable), Some(current)) if !stable.is_empty() && stable == current => (PHASE_HEALTHY, String::new()),
-        _ => (PHASE_PROGRESSING, "waiting for all steps to complete".to_string()),
+        (Some(stable), Some(current)) if !stable.is_empty() && stable == current => {
+            (PHASE_HEALTHY, String::new())
+        }
+        _ => (
+            PHASE_PROGRESSING,
+            "waiting for all steps to complete".to_string(),
+        ),
     }
 }
 
@@ -110,7 +148,13 @@ mod tests {
         Time(jiff::Timestamp::UNIX_EPOCH)
     }
 
-    fn status(updated: i32, available: i32, replicas: i32, stable: &str, current: &str) -> RolloutStatus {
+    fn status(
+        updated: i32,
+        available: i32,
+        replicas: i32,
+        stable: &str,
+        current: &str,
+    ) -> RolloutStatus {
         RolloutStatus {
             updated_replicas: Some(updated),
             available_replicas: Some(available),
@@ -123,28 +167,99 @@ mod tests {
 
     #[test]
     fn phase_rules_in_argo_order() {
-        let spec = RolloutSpec { replicas: Some(10), ..Default::default() };
-        let paused_spec = RolloutSpec { replicas: Some(10), paused: Some(true), ..Default::default() };
+        let spec = RolloutSpec {
+            replicas: Some(10),
+            ..Default::default()
+        };
+        let paused_spec = RolloutSpec {
+            replicas: Some(10),
+            paused: Some(true),
+            ..Default::default()
+        };
         let mut aborted = status(10, 10, 10, "a", "b");
-        set(&mut aborted, PROGRESSING, "False", REASON_ABORTED, "Rollout aborted update to revision 2", &now(), false);
+        set(
+            &mut aborted,
+            PROGRESSING,
+            "False",
+            REASON_ABORTED,
+            "Rollout aborted update to revision 2",
+            &now(),
+            false,
+        );
         let mut invalid = aborted.clone();
-        set(&mut invalid, INVALID_SPEC, "True", INVALID_SPEC, "spec.selector: Required value", &now(), false);
+        set(
+            &mut invalid,
+            INVALID_SPEC,
+            "True",
+            INVALID_SPEC,
+            "spec.selector: Required value",
+            &now(),
+            false,
+        );
         let mut step_paused = status(2, 12, 12, "a", "b");
-        step_paused.pause_conditions = Some(vec![PauseCondition { reason: "CanaryPauseStep".into(), start_time: now() }]);
+        step_paused.pause_conditions = Some(vec![PauseCondition {
+            reason: "CanaryPauseStep".into(),
+            start_time: now(),
+        }]);
 
         let cases: Vec<(&RolloutSpec, RolloutStatus, bool, &str, &str)> = vec![
-            (&spec, invalid, true, PHASE_DEGRADED, "InvalidSpec: spec.selector: Required value"),
-            (&spec, aborted, true, PHASE_DEGRADED, "RolloutAborted: Rollout aborted update to revision 2"),
-            (&paused_spec, status(2, 2, 12, "a", "b"), true, PHASE_PAUSED, "manually paused"),
+            (
+                &spec,
+                invalid,
+                true,
+                PHASE_DEGRADED,
+                "InvalidSpec: spec.selector: Required value",
+            ),
+            (
+                &spec,
+                aborted,
+                true,
+                PHASE_DEGRADED,
+                "RolloutAborted: Rollout aborted update to revision 2",
+            ),
+            (
+                &paused_spec,
+                status(2, 2, 12, "a", "b"),
+                true,
+                PHASE_PAUSED,
+                "manually paused",
+            ),
             (&spec, step_paused, true, PHASE_PAUSED, "CanaryPauseStep"),
-            (&spec, status(2, 12, 12, "a", "b"), true, PHASE_PROGRESSING, "more replicas need to be updated"),
-            (&spec, status(10, 8, 12, "a", "b"), true, PHASE_PROGRESSING, "updated replicas are still becoming available"),
-            (&spec, status(10, 10, 12, "b", "b"), false, PHASE_PROGRESSING, "old replicas are pending termination"),
+            (
+                &spec,
+                status(2, 12, 12, "a", "b"),
+                true,
+                PHASE_PROGRESSING,
+                "more replicas need to be updated",
+            ),
+            (
+                &spec,
+                status(10, 8, 12, "a", "b"),
+                true,
+                PHASE_PROGRESSING,
+                "updated replicas are still becoming available",
+            ),
+            (
+                &spec,
+                status(10, 10, 12, "b", "b"),
+                false,
+                PHASE_PROGRESSING,
+                "old replicas are pending termination",
+            ),
             (&spec, status(10, 10, 12, "b", "b"), true, PHASE_HEALTHY, ""),
-            (&spec, status(10, 10, 10, "a", "b"), true, PHASE_PROGRESSING, "waiting for all steps to complete"),
+            (
+                &spec,
+                status(10, 10, 10, "a", "b"),
+                true,
+                PHASE_PROGRESSING,
+                "waiting for all steps to complete",
+            ),
         ];
         for (spec, status, routed, want_phase, want_message) in cases {
-            assert_eq!(phase(spec, &status, routed), (want_phase, want_message.to_string()));
+            assert_eq!(
+                phase(spec, &status, routed),
+                (want_phase, want_message.to_string())
+            );
         }
     }
 
@@ -153,12 +268,39 @@ mod tests {
         let mut status = RolloutStatus::default();
         let t0 = now();
         let t1 = Time(jiff::Timestamp::from_second(60).unwrap());
-        set(&mut status, PROGRESSING, "True", REASON_REPLICA_SET_UPDATED, "m", &t0, false);
-        set(&mut status, PROGRESSING, "True", REASON_REPLICA_SET_UPDATED, "m", &t1, false);
+        set(
+            &mut status,
+            PROGRESSING,
+            "True",
+            REASON_REPLICA_SET_UPDATED,
+            "m",
+            &t0,
+            false,
+        );
+        set(
+            &mut status,
+            PROGRESSING,
+            "True",
+            REASON_REPLICA_SET_UPDATED,
+            "m",
+            &t1,
+            false,
+        );
         let c = get(&status, PROGRESSING).unwrap();
         assert_eq!(c.last_update_time, Some(t0.clone()));
-        set(&mut status, PROGRESSING, "True", REASON_REPLICA_SET_UPDATED, "m", &t1, true);
+        set(
+            &mut status,
+            PROGRESSING,
+            "True",
+            REASON_REPLICA_SET_UPDATED,
+            "m",
+            &t1,
+            true,
+        );
         let c = get(&status, PROGRESSING).unwrap();
-        assert_eq!((c.last_update_time.clone(), c.last_transition_time.clone()), (Some(t1.clone()), Some(t0)));
+        assert_eq!(
+            (c.last_update_time.clone(), c.last_transition_time.clone()),
+            (Some(t1.clone()), Some(t0))
+        );
     }
 }

@@ -30,30 +30,45 @@ fn reference_errors(rollout: &Rollout, observed: &Observed, errors: &mut Vec<Fie
         ("canaryService", &canary.canary_service),
         ("stableService", &canary.stable_service),
     ] {
-        if let Some(name) = name.as_deref().filter(|n| !n.is_empty()) {
-            if !observed.services.contains_key(name) {
-                errors.push(FieldError {
-                    field: format!("spec.strategy.canary.{field}"),
-                    message: format!("Service {namespace}/{name} not found; create the Service or fix the name"),
-                });
-            }
+        if let Some(name) = name.as_deref().filter(|n| !n.is_empty())
+            && !observed.services.contains_key(name)
+        {
+            errors.push(FieldError {
+                field: format!("spec.strategy.canary.{field}"),
+                message: format!(
+                    "Service {namespace}/{name} not found; create the Service or fix the name"
+                ),
+            });
         }
     }
-    let Some(istio) = canary.traffic_routing.as_ref().and_then(|r| r.istio.as_ref()) else {
+    let Some(istio) = canary
+        .traffic_routing
+        .as_ref()
+        .and_then(|r| r.istio.as_ref())
+    else {
         return;
     };
     let Some(targets) = Targets::from_strategy(canary) else {
         return;
     };
-    let virtual_services: Vec<(String, &IstioVirtualService)> = match (&istio.virtual_service, &istio.virtual_services) {
-        (Some(vs), _) => vec![("spec.strategy.canary.trafficRouting.istio.virtualService".to_string(), vs)],
-        (None, Some(list)) => list
-            .iter()
-            .enumerate()
-            .map(|(i, vs)| (format!("spec.strategy.canary.trafficRouting.istio.virtualServices[{i}]"), vs))
-            .collect(),
-        (None, None) => Vec::new(),
-    };
+    let virtual_services: Vec<(String, &IstioVirtualService)> =
+        match (&istio.virtual_service, &istio.virtual_services) {
+            (Some(vs), _) => vec![(
+                "spec.strategy.canary.trafficRouting.istio.virtualService".to_string(),
+                vs,
+            )],
+            (None, Some(list)) => list
+                .iter()
+                .enumerate()
+                .map(|(i, vs)| {
+                    (
+                        format!("spec.strategy.canary.trafficRouting.istio.virtualServices[{i}]"),
+                        vs,
+                    )
+                })
+                .collect(),
+            (None, None) => Vec::new(),
+        };
     for (field, vs_spec) in virtual_services {
         let key = split_vs_name(&vs_spec.name, namespace);
         match observed.virtual_services.get(&key) {
@@ -115,13 +130,26 @@ fn reference_errors(rollout: &Rollout, observed: &Observed, errors: &mut Vec<Fie
 
 pub fn plan_invalid(rollout: &Rollout, errors: &[FieldError], now: Timestamp, plan: &mut Plan) {
     let name = rollout.metadata.name.as_deref().unwrap_or_default();
-    let detail = errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
+    let detail = errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ");
     let message = format!("The Rollout \"{name}\" is invalid: {detail}");
-    let unchanged = conditions::get(&plan.status, INVALID_SPEC).is_some_and(|c| c.message == message);
+    let unchanged =
+        conditions::get(&plan.status, INVALID_SPEC).is_some_and(|c| c.message == message);
     if !unchanged {
         plan.event(EventType::Warning, INVALID_SPEC, message.clone());
     }
-    conditions::set(&mut plan.status, INVALID_SPEC, "True", INVALID_SPEC, &message, &Time(now), false);
+    conditions::set(
+        &mut plan.status,
+        INVALID_SPEC,
+        "True",
+        INVALID_SPEC,
+        &message,
+        &Time(now),
+        false,
+    );
     let traffic_routed = rollout
         .spec
         .strategy

@@ -20,7 +20,11 @@ pub struct Observed {
 }
 
 pub fn hash_of(rs: &ReplicaSet) -> Option<&str> {
-    rs.metadata.labels.as_ref()?.get(POD_TEMPLATE_HASH).map(String::as_str)
+    rs.metadata
+        .labels
+        .as_ref()?
+        .get(POD_TEMPLATE_HASH)
+        .map(String::as_str)
 }
 
 pub fn revision_of(rs: &ReplicaSet) -> i64 {
@@ -37,11 +41,17 @@ pub fn spec_replicas(rs: &ReplicaSet) -> i32 {
 }
 
 pub fn available(rs: &ReplicaSet) -> i32 {
-    rs.status.as_ref().and_then(|s| s.available_replicas).unwrap_or(0)
+    rs.status
+        .as_ref()
+        .and_then(|s| s.available_replicas)
+        .unwrap_or(0)
 }
 
 pub fn ready(rs: &ReplicaSet) -> i32 {
-    rs.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0)
+    rs.status
+        .as_ref()
+        .and_then(|s| s.ready_replicas)
+        .unwrap_or(0)
 }
 
 pub fn current(rs: &ReplicaSet) -> i32 {

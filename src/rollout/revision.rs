@@ -108,7 +108,10 @@ fn build_replica_set(ctx: &Context, revision: i64) -> ReplicaSet {
             name: Some(ctx.new_rs_name()),
             namespace: Some(ctx.namespace.to_string()),
             labels: Some(labels),
-            annotations: Some(BTreeMap::from([(REVISION.to_string(), revision.to_string())])),
+            annotations: Some(BTreeMap::from([(
+                REVISION.to_string(),
+                revision.to_string(),
+            )])),
             owner_references: ctx.rollout.controller_owner_ref(&()).map(|r| vec![r]),
             ..Default::default()
         },

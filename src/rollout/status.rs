@@ -3,9 +3,9 @@
 
 use super::canary::Context;
 use super::conditions::{
-    self, AVAILABLE, COMPLETED, HEALTHY, PAUSED, PHASE_HEALTHY, PROGRESSING, REASON_ABORTED, REASON_AVAILABLE,
-    REASON_COMPLETED, REASON_DEADLINE, REASON_HEALTHY, REASON_NEW_RS_AVAILABLE, REASON_PAUSED, REASON_REPLICA_SET_UPDATED,
-    REASON_RESUMED, REASON_RETRY,
+    self, AVAILABLE, COMPLETED, HEALTHY, PAUSED, PHASE_HEALTHY, PROGRESSING, REASON_ABORTED,
+    REASON_AVAILABLE, REASON_COMPLETED, REASON_DEADLINE, REASON_HEALTHY, REASON_NEW_RS_AVAILABLE,
+    REASON_PAUSED, REASON_REPLICA_SET_UPDATED, REASON_RESUMED, REASON_RETRY,
 };
 use super::observed::{available, current, ready};
 use super::plan::{EventType, Plan};
@@ -41,21 +41,51 @@ pub fn finish(ctx: &Context, plan: &mut Plan, revision: i64, previous: Option<&R
     }
     let st = &mut plan.status;
     let now = &ctx.now_time;
-    let paused = ctx.rollout.spec.paused.unwrap_or(false) || st.pause_conditions.as_ref().is_some_and(|p| !p.is_empty());
+    let paused = ctx.rollout.spec.paused.unwrap_or(false)
+        || st.pause_conditions.as_ref().is_some_and(|p| !p.is_empty());
     if paused {
-        conditions::set(st, PAUSED, "True", REASON_PAUSED, "Rollout is paused", now, false);
+        conditions::set(
+            st,
+            PAUSED,
+            "True",
+            REASON_PAUSED,
+            "Rollout is paused",
+            now,
+            false,
+        );
     } else {
-        conditions::set(st, PAUSED, "False", REASON_RESUMED, "Rollout is resumed", now, false);
+        conditions::set(
+            st,
+            PAUSED,
+            "False",
+            REASON_RESUMED,
+            "Rollout is resumed",
+            now,
+            false,
+        );
     }
-    let max_unavailable = resolve_int_or_percent(
-        ctx.canary.max_unavailable.as_ref(),
-        ctx.replicas,
-        false,
-    );
+    let max_unavailable =
+        resolve_int_or_percent(ctx.canary.max_unavailable.as_ref(), ctx.replicas, false);
     if st.available_replicas.unwrap_or(0) >= ctx.replicas - max_unavailable {
-        conditions::set(st, AVAILABLE, "True", REASON_AVAILABLE, "Rollout has minimum availability", now, false);
+        conditions::set(
+            st,
+            AVAILABLE,
+            "True",
+            REASON_AVAILABLE,
+            "Rollout has minimum availability",
+            now,
+            false,
+        );
     } else {
-        conditions::set(st, AVAILABLE, "False", REASON_AVAILABLE, "Rollout does not have minimum availability", now, false);
+        conditions::set(
+            st,
+            AVAILABLE,
+            "False",
+            REASON_AVAILABLE,
+            "Rollout does not have minimum availability",
+            now,
+            false,
+        );
     }
     let promoted = st.stable_rs.as_deref() == Some(ctx.hash.as_str());
     let complete = promoted
@@ -63,15 +93,47 @@ pub fn finish(ctx: &Context, plan: &mut Plan, revision: i64, previous: Option<&R
         && st.available_replicas.unwrap_or(0) >= ctx.replicas;
     let revision_text = format!("revision {revision} ({})", ctx.hash);
     if complete {
-        conditions::set(st, COMPLETED, "True", REASON_COMPLETED, &format!("Rollout completed update to {revision_text}"), now, false);
+        conditions::set(
+            st,
+            COMPLETED,
+            "True",
+            REASON_COMPLETED,
+            &format!("Rollout completed update to {revision_text}"),
+            now,
+            false,
+        );
     } else {
-        conditions::set(st, COMPLETED, "False", REASON_COMPLETED, &format!("Rollout not completed, started update to {revision_text}"), now, false);
+        conditions::set(
+            st,
+            COMPLETED,
+            "False",
+            REASON_COMPLETED,
+            &format!("Rollout not completed, started update to {revision_text}"),
+            now,
+            false,
+        );
     }
     let (phase, message) = conditions::phase(&ctx.rollout.spec, st, ctx.traffic_routed);
     if phase == PHASE_HEALTHY {
-        conditions::set(st, HEALTHY, "True", REASON_HEALTHY, "Rollout is healthy", now, false);
+        conditions::set(
+            st,
+            HEALTHY,
+            "True",
+            REASON_HEALTHY,
+            "Rollout is healthy",
+            now,
+            false,
+        );
     } else {
-        conditions::set(st, HEALTHY, "False", REASON_HEALTHY, "Rollout is not healthy", now, false);
+        conditions::set(
+            st,
+            HEALTHY,
+            "False",
+            REASON_HEALTHY,
+            "Rollout is not healthy",
+            now,
+            false,
+        );
     }
     st.phase = Some(phase.to_string());
     st.message = Some(message);
@@ -87,14 +149,32 @@ fn progress_condition(ctx: &Context, plan: &mut Plan, previous: &RolloutStatus, 
     if st.abort == Some(true) {
         return;
     }
-    if ctx.rollout.spec.paused.unwrap_or(false) || st.pause_conditions.as_ref().is_some_and(|p| !p.is_empty()) {
-        conditions::set(st, PROGRESSING, "Unknown", REASON_PAUSED, "Rollout is paused", &now, false);
+    if ctx.rollout.spec.paused.unwrap_or(false)
+        || st.pause_conditions.as_ref().is_some_and(|p| !p.is_empty())
+    {
+        conditions::set(
+            st,
+            PROGRESSING,
+            "Unknown",
+            REASON_PAUSED,
+            "Rollout is paused",
+            &now,
+            false,
+        );
         return;
     }
     let promoted = st.stable_rs.as_deref() == Some(ctx.hash.as_str());
     if promoted && ctx.new_rs.is_some_and(|rs| available(rs) >= ctx.replicas) {
         let message = format!("ReplicaSet \"{rs_name}\" has successfully progressed.");
-        conditions::set(st, PROGRESSING, "True", REASON_NEW_RS_AVAILABLE, &message, &now, false);
+        conditions::set(
+            st,
+            PROGRESSING,
+            "True",
+            REASON_NEW_RS_AVAILABLE,
+            &message,
+            &now,
+            false,
+        );
         return;
     }
     let progressed = st.current_step_index != previous.current_step_index
@@ -102,13 +182,33 @@ fn progress_condition(ctx: &Context, plan: &mut Plan, previous: &RolloutStatus, 
         || st.ready_replicas != previous.ready_replicas
         || st.available_replicas != previous.available_replicas
         || st.stable_rs != previous.stable_rs
-        || st.canary.as_ref().and_then(|c| c.weights.as_ref()) != previous.canary.as_ref().and_then(|c| c.weights.as_ref());
-    let resumed = existing.as_ref().is_some_and(|c| c.reason == REASON_PAUSED || c.reason == REASON_RETRY);
+        || st.canary.as_ref().and_then(|c| c.weights.as_ref())
+            != previous.canary.as_ref().and_then(|c| c.weights.as_ref());
+    let resumed = existing
+        .as_ref()
+        .is_some_and(|c| c.reason == REASON_PAUSED || c.reason == REASON_RETRY);
     let progressing_message = format!("ReplicaSet \"{rs_name}\" is progressing.");
-    let timed_out = existing.as_ref().is_some_and(|c| c.reason == REASON_DEADLINE);
-    if progressed || resumed || existing.is_none() || (!timed_out && existing.as_ref().is_some_and(|c| c.reason != REASON_REPLICA_SET_UPDATED)) {
+    let timed_out = existing
+        .as_ref()
+        .is_some_and(|c| c.reason == REASON_DEADLINE);
+    if progressed
+        || resumed
+        || existing.is_none()
+        || (!timed_out
+            && existing
+                .as_ref()
+                .is_some_and(|c| c.reason != REASON_REPLICA_SET_UPDATED))
+    {
         let touch = progressed || resumed;
-        conditions::set(st, PROGRESSING, "True", REASON_REPLICA_SET_UPDATED, &progressing_message, &now, touch);
+        conditions::set(
+            st,
+            PROGRESSING,
+            "True",
+            REASON_REPLICA_SET_UPDATED,
+            &progressing_message,
+            &now,
+            touch,
+        );
         if existing.as_ref().is_some_and(|c| c.reason == REASON_RETRY) && !progressed {
             return;
         }
@@ -116,13 +216,20 @@ fn progress_condition(ctx: &Context, plan: &mut Plan, previous: &RolloutStatus, 
     if timed_out {
         return;
     }
-    let deadline_seconds = ctx.rollout.spec.progress_deadline_seconds.unwrap_or(DEFAULT_PROGRESS_DEADLINE_SECONDS);
-    let Some(since) = conditions::get(st, PROGRESSING).and_then(|c| c.last_update_time.clone()) else {
+    let deadline_seconds = ctx
+        .rollout
+        .spec
+        .progress_deadline_seconds
+        .unwrap_or(DEFAULT_PROGRESS_DEADLINE_SECONDS);
+    let Some(since) = conditions::get(st, PROGRESSING).and_then(|c| c.last_update_time.clone())
+    else {
         return;
     };
     let deadline = since.0 + SignedDuration::from_secs(i64::from(deadline_seconds));
     if ctx.now < deadline {
-        plan.requeue(Duration::try_from(ctx.now.duration_until(deadline)).unwrap_or(Duration::ZERO));
+        plan.requeue(
+            Duration::try_from(ctx.now.duration_until(deadline)).unwrap_or(Duration::ZERO),
+        );
         return;
     }
     let message = format!("ReplicaSet \"{rs_name}\" has timed out progressing.");
@@ -134,9 +241,25 @@ fn progress_condition(ctx: &Context, plan: &mut Plan, previous: &RolloutStatus, 
         st.pause_conditions = None;
         st.controller_pause = None;
         let abort_message = format!("Rollout aborted update to revision {revision}: {message}");
-        conditions::set(st, PROGRESSING, "False", REASON_ABORTED, &abort_message, &now, true);
+        conditions::set(
+            st,
+            PROGRESSING,
+            "False",
+            REASON_ABORTED,
+            &abort_message,
+            &now,
+            true,
+        );
         plan.event(EventType::Warning, REASON_ABORTED, abort_message);
     } else {
-        conditions::set(st, PROGRESSING, "False", REASON_DEADLINE, &message, &now, true);
+        conditions::set(
+            st,
+            PROGRESSING,
+            "False",
+            REASON_DEADLINE,
+            &message,
+            &now,
+            true,
+        );
     }
 }

@@ -50,8 +50,12 @@ pub fn describe(step: &CanaryStep) -> String {
     }
     if let Some(p) = &step.pause {
         return match &p.duration {
-            Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(s)) => format!("pause: {s}s"),
-            Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(s)) => format!("pause: {s}"),
+            Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(s)) => {
+                format!("pause: {s}s")
+            }
+            Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(s)) => {
+                format!("pause: {s}")
+            }
             None => "pause".to_string(),
         };
     }
@@ -73,10 +77,16 @@ mod tests {
     use super::*;
 
     fn weight(w: i32) -> CanaryStep {
-        CanaryStep { set_weight: Some(w), ..Default::default() }
+        CanaryStep {
+            set_weight: Some(w),
+            ..Default::default()
+        }
     }
     fn pause() -> CanaryStep {
-        CanaryStep { pause: Some(Default::default()), ..Default::default() }
+        CanaryStep {
+            pause: Some(Default::default()),
+            ..Default::default()
+        }
     }
     fn scale(replicas: Option<i32>, match_traffic: bool) -> CanaryStep {
         CanaryStep {
@@ -95,14 +105,24 @@ mod tests {
         let cases = [(0, 10, 0), (1, 10, 10), (2, 50, 10), (3, 50, 50)];
         for (index, at, previous) in cases {
             assert_eq!(set_weight_at(&steps, index), at, "at {index}");
-            assert_eq!(previous_set_weight(&steps, index), previous, "previous {index}");
+            assert_eq!(
+                previous_set_weight(&steps, index),
+                previous,
+                "previous {index}"
+            );
         }
         assert_eq!(set_weight_at(&[pause()], 0), 0);
     }
 
     #[test]
     fn canary_scale_is_sticky_until_match_traffic_weight() {
-        let steps = vec![scale(Some(3), false), weight(10), pause(), scale(None, true), weight(20)];
+        let steps = vec![
+            scale(Some(3), false),
+            weight(10),
+            pause(),
+            scale(None, true),
+            weight(20),
+        ];
         assert_eq!(canary_scale_at(&steps, 0).and_then(|s| s.replicas), Some(3));
         assert_eq!(canary_scale_at(&steps, 2).and_then(|s| s.replicas), Some(3));
         assert!(canary_scale_at(&steps, 3).is_none());

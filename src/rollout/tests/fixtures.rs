@@ -1,10 +1,8 @@
 //! Builders for Rollouts, ReplicaSets, Services and Istio objects used by the plan tests.
 
-use crate::api::labels::{POD_TEMPLATE_HASH, REVISION};
 use crate::api::rollout::*;
 use crate::rollout::hash::pod_template_hash;
 use crate::rollout::observed::Observed;
-use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetSpec, ReplicaSetStatus};
 use k8s_openapi::api::core::v1::{Container, PodSpec, PodTemplateSpec, Service, ServiceSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use serde_json::{Value, json};
@@ -13,13 +11,18 @@ use std::collections::BTreeMap;
 pub const NS: &str = "default";
 
 pub fn weight(w: i32) -> CanaryStep {
-    CanaryStep { set_weight: Some(w), ..Default::default() }
+    CanaryStep {
+        set_weight: Some(w),
+        ..Default::default()
+    }
 }
 
 pub fn pause(duration: Option<&str>) -> CanaryStep {
     CanaryStep {
         pause: Some(RolloutPause {
-            duration: duration.map(|d| k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(d.into())),
+            duration: duration.map(|d| {
+                k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(d.into())
+            }),
         }),
         ..Default::default()
     }
@@ -32,7 +35,11 @@ pub fn template(image: &str) -> PodTemplateSpec {
             ..Default::default()
         }),
         spec: Some(PodSpec {
-            containers: vec![Container { name: "web".into(), image: Some(image.into()), ..Default::default() }],
+            containers: vec![Container {
+                name: "web".into(),
+                image: Some(image.into()),
+                ..Default::default()
+            }],
             ..Default::default()
         }),
     }
@@ -88,7 +95,14 @@ pub fn subset_rollout(image: &str, replicas: i32, steps: Vec<CanaryStep>) -> Rol
     let canary = rollout.spec.strategy.canary.as_mut().unwrap();
     canary.canary_service = None;
     canary.stable_service = None;
-    canary.traffic_routing.as_mut().unwrap().istio.as_mut().unwrap().destination_rule = Some(IstioDestinationRule {
+    canary
+        .traffic_routing
+        .as_mut()
+        .unwrap()
+        .istio
+        .as_mut()
+        .unwrap()
+        .destination_rule = Some(IstioDestinationRule {
         name: "web-destrule".into(),
         canary_subset_name: "canary".into(),
         stable_subset_name: "stable".into(),
@@ -97,39 +111,18 @@ pub fn subset_rollout(image: &str, replicas: i32, steps: Vec<CanaryStep>) -> Rol
     rollout
 }
 
-pub fn replica_set(image: &str, revision: i64, replicas: i32, available: i32) -> ReplicaSet {
-    let h = hash(image);
-    ReplicaSet {
-        metadata: ObjectMeta {
-            name: Some(format!("web-{h}")),
-            namespace: Some(NS.into()),
-            labels: Some(BTreeMap::from([("app".into(), "web".into()), (POD_TEMPLATE_HASH.into(), h)])),
-            annotations: Some(BTreeMap::from([(REVISION.to_string(), revision.to_string())])),
-            ..Default::default()
-        },
-        spec: Some(ReplicaSetSpec { replicas: Some(replicas), ..Default::default() }),
-        status: Some(ReplicaSetStatus {
-            replicas,
-            ready_replicas: Some(available),
-            available_replicas: Some(available),
-            ..Default::default()
-        }),
-    }
-}
-
-pub fn service(name: &str, selected: Option<&str>, managed: bool) -> Service {
-    let mut selector = BTreeMap::from([("app".to_string(), "web".to_string())]);
-    if let Some(h) = selected {
-        selector.insert(POD_TEMPLATE_HASH.into(), h.into());
-    }
+pub fn service(name: &str) -> Service {
+    let selector = BTreeMap::from([("app".to_string(), "web".to_string())]);
     Service {
         metadata: ObjectMeta {
             name: Some(name.into()),
             namespace: Some(NS.into()),
-            annotations: managed.then(|| BTreeMap::from([(crate::api::labels::MANAGED_BY.to_string(), "web".to_string())])),
             ..Default::default()
         },
-        spec: Some(ServiceSpec { selector: Some(selector), ..Default::default() }),
+        spec: Some(ServiceSpec {
+            selector: Some(selector),
+            ..Default::default()
+        }),
         status: None,
     }
 }
@@ -178,37 +171,20 @@ pub fn destination_rule() -> Value {
     })
 }
 
-pub fn host_observed(replica_sets: Vec<ReplicaSet>, stable_selects: Option<&str>, canary_selects: Option<&str>, weight: i64) -> Observed {
+/// A cluster before the first deploy: unmanaged Services and the VirtualService all-stable.
+pub fn host_observed() -> Observed {
     Observed {
-        replica_sets,
+        replica_sets: Vec::new(),
         services: BTreeMap::from([
-            ("web-stable".to_string(), service("web-stable", stable_selects, stable_selects.is_some())),
-            ("web-canary".to_string(), service("web-canary", canary_selects, canary_selects.is_some())),
+            ("web-stable".to_string(), service("web-stable")),
+            ("web-canary".to_string(), service("web-canary")),
         ]),
-        virtual_services: BTreeMap::from([(("web-vsvc".to_string(), NS.to_string()), host_virtual_service(weight))]),
+        virtual_services: BTreeMap::from([(
+            ("web-vsvc".to_string(), NS.to_string()),
+            host_virtual_service(0),
+        )]),
         destination_rule: None,
     }
-}
-
-/// A Rollout whose status says revision `stable` is stable and `current` is being rolled out at `index`.
-pub fn with_status(mut rollout: Rollout, stable: &str, index: Option<i32>, weight: i32) -> Rollout {
-    let steps = rollout.spec.strategy.canary.as_ref().and_then(|c| c.steps.clone()).unwrap_or_default();
-    rollout.status = Some(RolloutStatus {
-        stable_rs: Some(hash(stable)),
-        current_pod_hash: rollout.spec.template.as_ref().map(|t| pod_template_hash(t, None)),
-        current_step_hash: Some(crate::rollout::hash::steps_hash(&steps)),
-        current_step_index: index,
-        canary: Some(CanaryStatus {
-            weights: Some(TrafficWeights {
-                canary: WeightDestination { weight, ..Default::default() },
-                stable: WeightDestination { weight: 100 - weight, ..Default::default() },
-                ..Default::default()
-            }),
-            ..Default::default()
-        }),
-        ..Default::default()
-    });
-    rollout
 }
 
 pub fn t(seconds: i64) -> jiff::Timestamp {

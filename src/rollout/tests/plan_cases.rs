@@ -19,7 +19,7 @@ fn steps() -> Vec<CanaryStep> {
 /// A host-split Rollout that has completed its first deploy of v1.
 fn healthy_host(steps: Vec<CanaryStep>) -> Sim {
     let rollout = host_rollout(V1, 10, steps);
-    let observed = host_observed(Vec::new(), None, None, 0);
+    let observed = host_observed();
     let mut sim = Sim::new(rollout, observed, t(0));
     sim.run_until(20, |s| s.phase() == "Healthy");
     sim
@@ -28,7 +28,10 @@ fn healthy_host(steps: Vec<CanaryStep>) -> Sim {
 fn healthy_subset(steps: Vec<CanaryStep>) -> Sim {
     let rollout = subset_rollout(V1, 10, steps);
     let observed = Observed {
-        virtual_services: BTreeMap::from([(("web-vsvc".to_string(), NS.to_string()), subset_virtual_service(0))]),
+        virtual_services: BTreeMap::from([(
+            ("web-vsvc".to_string(), NS.to_string()),
+            subset_virtual_service(0),
+        )]),
         destination_rule: Some(destination_rule()),
         ..Default::default()
     };
@@ -44,12 +47,30 @@ fn promote(sim: &mut Sim) {
 #[test]
 fn initial_deploy_skips_steps_and_becomes_healthy() {
     let rollout = host_rollout(V1, 10, steps());
-    let observed = host_observed(Vec::new(), None, None, 0);
+    let observed = host_observed();
     let first = plan(&rollout, &observed, t(0));
-    let rs = first.create_replica_set.as_ref().expect("creates the ReplicaSet");
-    assert_eq!(rs.metadata.name.as_deref(), Some(format!("web-{}", hash(V1)).as_str()));
-    assert_eq!(rs.metadata.owner_references.as_ref().unwrap()[0].uid, "rollout-uid");
-    assert_eq!(rs.spec.as_ref().unwrap().selector.match_labels.as_ref().unwrap()["rollouts-pod-template-hash"], hash(V1));
+    let rs = first
+        .create_replica_set
+        .as_ref()
+        .expect("creates the ReplicaSet");
+    assert_eq!(
+        rs.metadata.name.as_deref(),
+        Some(format!("web-{}", hash(V1)).as_str())
+    );
+    assert_eq!(
+        rs.metadata.owner_references.as_ref().unwrap()[0].uid,
+        "rollout-uid"
+    );
+    assert_eq!(
+        rs.spec
+            .as_ref()
+            .unwrap()
+            .selector
+            .match_labels
+            .as_ref()
+            .unwrap()["rollouts-pod-template-hash"],
+        hash(V1)
+    );
     assert_eq!(first.status.stable_rs, Some(hash(V1)));
     assert_eq!(first.status.current_step_index, Some(4));
 
@@ -57,13 +78,29 @@ fn initial_deploy_skips_steps_and_becomes_healthy() {
     assert_eq!(sim.rs_replicas(&hash(V1)), Some(10));
     assert_eq!(sim.canary_weight(), 0);
     let stable = &sim.observed.services["web-stable"];
-    assert_eq!(stable.spec.as_ref().unwrap().selector.as_ref().unwrap()["rollouts-pod-template-hash"], hash(V1));
-    assert!(!sim.reasons().contains(&"RolloutPaused"), "initial deploy must not run steps");
+    assert_eq!(
+        stable.spec.as_ref().unwrap().selector.as_ref().unwrap()["rollouts-pod-template-hash"],
+        hash(V1)
+    );
+    assert!(
+        !sim.reasons().contains(&"RolloutPaused"),
+        "initial deploy must not run steps"
+    );
     let status = sim.status();
-    assert_eq!((status.replicas, status.available_replicas, status.hpa_replicas), (Some(10), Some(10), Some(10)));
+    assert_eq!(
+        (
+            status.replicas,
+            status.available_replicas,
+            status.hpa_replicas
+        ),
+        (Some(10), Some(10), Some(10))
+    );
     assert_eq!(status.selector.as_deref(), Some("app=web"));
     assert_eq!(status.observed_generation.as_deref(), Some("1"));
-    assert_eq!(conditions::get(status, "Healthy").map(|c| c.status.as_str()), Some("True"));
+    assert_eq!(
+        conditions::get(status, "Healthy").map(|c| c.status.as_str()),
+        Some("True")
+    );
 }
 
 #[test]
@@ -77,13 +114,29 @@ fn host_split_walks_every_step_to_promotion() {
     assert!(p.create_replica_set.is_some());
     assert_eq!(sim.status().current_step_index, Some(0));
     let p = sim.step();
-    assert_eq!(p.replica_set_updates.iter().find(|u| u.name.ends_with(&h2)).and_then(|u| u.replicas), Some(1));
-    assert_eq!(sim.canary_weight(), 0, "no weight before the canary pod is available");
+    assert_eq!(
+        p.replica_set_updates
+            .iter()
+            .find(|u| u.name.ends_with(&h2))
+            .and_then(|u| u.replicas),
+        Some(1)
+    );
+    assert_eq!(
+        sim.canary_weight(),
+        0,
+        "no weight before the canary pod is available"
+    );
     assert_eq!(sim.phase(), "Progressing");
     sim.run_until(5, |s| s.status().current_step_index == Some(1));
-    assert_eq!(sim.weights(), vec![("web-stable".into(), 90), ("web-canary".into(), 10)]);
+    assert_eq!(
+        sim.weights(),
+        vec![("web-stable".into(), 90), ("web-canary".into(), 10)]
+    );
     let canary_svc = &sim.observed.services["web-canary"];
-    assert_eq!(canary_svc.spec.as_ref().unwrap().selector.as_ref().unwrap()["rollouts-pod-template-hash"], h2);
+    assert_eq!(
+        canary_svc.spec.as_ref().unwrap().selector.as_ref().unwrap()["rollouts-pod-template-hash"],
+        h2
+    );
 
     // pause 10s: paused, then resumes by itself.
     sim.step();
@@ -110,7 +163,10 @@ fn host_split_walks_every_step_to_promotion() {
     assert_eq!(status.current_step_index, Some(4));
     assert_eq!(sim.canary_weight(), 0);
     let stable_svc = &sim.observed.services["web-stable"];
-    assert_eq!(stable_svc.spec.as_ref().unwrap().selector.as_ref().unwrap()["rollouts-pod-template-hash"], h2);
+    assert_eq!(
+        stable_svc.spec.as_ref().unwrap().selector.as_ref().unwrap()["rollouts-pod-template-hash"],
+        h2
+    );
     assert!(sim.reasons().contains(&"RolloutCompleted"));
     assert!(sim.reasons().contains(&"RolloutResumed"));
 
@@ -147,12 +203,22 @@ fn abort_sends_all_traffic_to_stable_in_the_same_plan() {
     assert_eq!(p.virtual_service_patches[0].canary_weight, 0);
     assert_eq!(sim.canary_weight(), 0);
     let canary_svc = &sim.observed.services["web-canary"];
-    assert_eq!(canary_svc.spec.as_ref().unwrap().selector.as_ref().unwrap()["rollouts-pod-template-hash"], hash(V1));
+    assert_eq!(
+        canary_svc.spec.as_ref().unwrap().selector.as_ref().unwrap()["rollouts-pod-template-hash"],
+        hash(V1)
+    );
     assert_eq!(sim.phase(), "Degraded");
-    assert_eq!(sim.status().message.as_deref(), Some("RolloutAborted: Rollout aborted update to revision 2"));
+    assert_eq!(
+        sim.status().message.as_deref(),
+        Some("RolloutAborted: Rollout aborted update to revision 2")
+    );
     assert_eq!(sim.status().current_step_index, Some(0));
     assert!(sim.status().aborted_at.is_some());
-    let warning = p.events.iter().find(|e| e.reason == "RolloutAborted").expect("event");
+    let warning = p
+        .events
+        .iter()
+        .find(|e| e.reason == "RolloutAborted")
+        .expect("event");
     assert_eq!(warning.type_, crate::rollout::EventType::Warning);
 
     // Canary pods stay for abortScaleDownDelaySeconds (30 s) then are removed.
@@ -172,7 +238,13 @@ fn abort_sends_all_traffic_to_stable_in_the_same_plan() {
 #[test]
 fn abort_scale_down_delay_zero_keeps_canary() {
     let mut sim = healthy_host(steps());
-    sim.rollout.spec.strategy.canary.as_mut().unwrap().abort_scale_down_delay_seconds = Some(0);
+    sim.rollout
+        .spec
+        .strategy
+        .canary
+        .as_mut()
+        .unwrap()
+        .abort_scale_down_delay_seconds = Some(0);
     sim.set_image(V2);
     sim.run_until(40, |s| s.status().current_step_index == Some(1));
     sim.rollout.status.as_mut().unwrap().abort = Some(true);
@@ -192,7 +264,11 @@ fn full_promotion_skips_remaining_steps() {
     status.promote_full = Some(true);
     sim.run_until(10, |s| s.phase() == "Healthy");
     assert_eq!(sim.status().stable_rs, Some(hash(V2)));
-    assert!(sim.events.iter().any(|e| e.message.ends_with("Full promotion requested")));
+    assert!(
+        sim.events
+            .iter()
+            .any(|e| e.message.ends_with("Full promotion requested"))
+    );
     assert_eq!(sim.status().promote_full, None);
 }
 
@@ -207,7 +283,11 @@ fn new_revision_mid_rollout_restarts_steps_safely() {
     assert_eq!(sim.status().current_pod_hash, Some(hash(V3)));
     sim.run_until(10, |s| s.status().current_step_index == Some(1));
     assert_eq!(sim.canary_weight(), 10);
-    assert_eq!(sim.rs_replicas(&hash(V2)), Some(0), "the superseded canary is scaled down");
+    assert_eq!(
+        sim.rs_replicas(&hash(V2)),
+        Some(0),
+        "the superseded canary is scaled down"
+    );
     assert_eq!(sim.status().stable_rs, Some(hash(V1)));
 }
 
@@ -229,13 +309,28 @@ fn timed_pause_survives_a_restart() {
     let mut sim = healthy_host(steps());
     sim.set_image(V2);
     sim.run_until(40, |s| s.phase() == "Paused");
-    let started = sim.status().pause_conditions.as_ref().unwrap()[0].start_time.0;
+    let started = sim.status().pause_conditions.as_ref().unwrap()[0]
+        .start_time
+        .0;
     // A restarted controller has only the Rollout's status: plan again from it, 5 s later.
-    let later = plan(&sim.rollout, &sim.observed, started + jiff::SignedDuration::from_secs(5));
-    assert_eq!(later.status.pause_conditions.as_ref().unwrap()[0].start_time.0, started);
+    let later = plan(
+        &sim.rollout,
+        &sim.observed,
+        started + jiff::SignedDuration::from_secs(5),
+    );
+    assert_eq!(
+        later.status.pause_conditions.as_ref().unwrap()[0]
+            .start_time
+            .0,
+        started
+    );
     assert_eq!(later.requeue_after, Some(std::time::Duration::from_secs(5)));
     assert_eq!(later.status.current_step_index, Some(1));
-    let after = plan(&sim.rollout, &sim.observed, started + jiff::SignedDuration::from_secs(10));
+    let after = plan(
+        &sim.rollout,
+        &sim.observed,
+        started + jiff::SignedDuration::from_secs(10),
+    );
     assert_eq!(after.status.current_step_index, Some(2));
 }
 
@@ -256,7 +351,13 @@ fn manual_pause_holds_steps() {
 
 #[test]
 fn set_canary_scale_decouples_pods_from_weight() {
-    let scale = CanaryStep { set_canary_scale: Some(SetCanaryScale { replicas: Some(3), ..Default::default() }), ..Default::default() };
+    let scale = CanaryStep {
+        set_canary_scale: Some(SetCanaryScale {
+            replicas: Some(3),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
     let mut sim = healthy_host(vec![scale, weight(10), pause(None)]);
     sim.set_image(V2);
     sim.run_until(20, |s| s.phase() == "Paused");
@@ -268,17 +369,36 @@ fn set_canary_scale_decouples_pods_from_weight() {
 fn subset_split_labels_destination_rule_and_promotes() {
     let mut sim = healthy_subset(vec![weight(20), pause(None)]);
     let dr = sim.observed.destination_rule.clone().unwrap();
-    assert_eq!(dr.pointer("/spec/subsets/1/labels/rollouts-pod-template-hash").and_then(|v| v.as_str()), Some(hash(V1).as_str()));
+    assert_eq!(
+        dr.pointer("/spec/subsets/1/labels/rollouts-pod-template-hash")
+            .and_then(|v| v.as_str()),
+        Some(hash(V1).as_str())
+    );
     sim.set_image(V2);
     sim.run_until(20, |s| s.phase() == "Paused");
-    assert_eq!(sim.weights(), vec![("stable".into(), 80), ("canary".into(), 20)]);
+    assert_eq!(
+        sim.weights(),
+        vec![("stable".into(), 80), ("canary".into(), 20)]
+    );
     let dr = sim.observed.destination_rule.clone().unwrap();
-    assert_eq!(dr.pointer("/spec/subsets/0/labels/rollouts-pod-template-hash").and_then(|v| v.as_str()), Some(hash(V2).as_str()));
-    assert_eq!(dr.pointer("/spec/subsets/0/labels/app").and_then(|v| v.as_str()), Some("web"));
+    assert_eq!(
+        dr.pointer("/spec/subsets/0/labels/rollouts-pod-template-hash")
+            .and_then(|v| v.as_str()),
+        Some(hash(V2).as_str())
+    );
+    assert_eq!(
+        dr.pointer("/spec/subsets/0/labels/app")
+            .and_then(|v| v.as_str()),
+        Some("web")
+    );
     promote(&mut sim);
     sim.run_until(20, |s| s.phase() == "Healthy");
     let dr = sim.observed.destination_rule.clone().unwrap();
-    assert_eq!(dr.pointer("/spec/subsets/1/labels/rollouts-pod-template-hash").and_then(|v| v.as_str()), Some(hash(V2).as_str()));
+    assert_eq!(
+        dr.pointer("/spec/subsets/1/labels/rollouts-pod-template-hash")
+            .and_then(|v| v.as_str()),
+        Some(hash(V2).as_str())
+    );
     assert_eq!(sim.canary_weight(), 0);
 }
 
@@ -288,9 +408,19 @@ fn unowned_virtual_service_fields_survive() {
     sim.set_image(V2);
     sim.run_until(40, |s| s.status().current_step_index == Some(3));
     let vs = sim.observed.virtual_services.values().next().unwrap();
-    assert_eq!(vs.pointer("/spec/http/0/retries/attempts").and_then(|v| v.as_i64()), Some(3));
-    assert_eq!(vs.pointer("/spec/http/0/timeout").and_then(|v| v.as_str()), Some("5s"));
-    assert_eq!(vs.pointer("/spec/http/1"), host_virtual_service(0).pointer("/spec/http/1"));
+    assert_eq!(
+        vs.pointer("/spec/http/0/retries/attempts")
+            .and_then(|v| v.as_i64()),
+        Some(3)
+    );
+    assert_eq!(
+        vs.pointer("/spec/http/0/timeout").and_then(|v| v.as_str()),
+        Some("5s")
+    );
+    assert_eq!(
+        vs.pointer("/spec/http/1"),
+        host_virtual_service(0).pointer("/spec/http/1")
+    );
 }
 
 #[test]
@@ -304,11 +434,19 @@ fn progress_deadline_degrades_and_optionally_aborts() {
         sim.run_until(60, |s| s.phase() == "Degraded");
         let message = sim.status().message.clone().unwrap_or_default();
         if abort {
-            assert!(message.starts_with("RolloutAborted: Rollout aborted update to revision 2: ReplicaSet"), "{message}");
+            assert!(
+                message.starts_with(
+                    "RolloutAborted: Rollout aborted update to revision 2: ReplicaSet"
+                ),
+                "{message}"
+            );
             sim.step();
             assert_eq!(sim.canary_weight(), 0);
         } else {
-            assert!(message.starts_with("ProgressDeadlineExceeded: ReplicaSet"), "{message}");
+            assert!(
+                message.starts_with("ProgressDeadlineExceeded: ReplicaSet"),
+                "{message}"
+            );
             assert_eq!(sim.status().abort, None);
         }
         assert!(sim.reasons().contains(&"ProgressDeadlineExceeded"));
@@ -322,10 +460,23 @@ fn revision_history_limit_deletes_oldest_idle_replica_sets() {
     for revision in 2..=6 {
         let image = format!("web:v{revision}");
         sim.set_image(&image);
-        sim.run_until(60, |s| s.status().stable_rs == Some(hash(&image)) && s.observed.replica_sets.iter().filter(|rs| rs.spec.as_ref().unwrap().replicas != Some(0)).count() == 1);
+        sim.run_until(60, |s| {
+            s.status().stable_rs == Some(hash(&image))
+                && s.observed
+                    .replica_sets
+                    .iter()
+                    .filter(|rs| rs.spec.as_ref().unwrap().replicas != Some(0))
+                    .count()
+                    == 1
+        });
     }
     sim.step();
-    let names: Vec<String> = sim.observed.replica_sets.iter().map(|rs| rs.metadata.name.clone().unwrap()).collect();
+    let names: Vec<String> = sim
+        .observed
+        .replica_sets
+        .iter()
+        .map(|rs| rs.metadata.name.clone().unwrap())
+        .collect();
     assert_eq!(names.len(), 3, "current plus two idle revisions: {names:?}");
     assert!(names.contains(&format!("web-{}", hash("web:v6"))));
     assert!(names.contains(&format!("web-{}", hash("web:v5"))));
@@ -335,7 +486,13 @@ fn revision_history_limit_deletes_oldest_idle_replica_sets() {
 #[test]
 fn basic_canary_splits_replicas_by_weight() {
     let mut sim = healthy_host(vec![weight(20), pause(None)]);
-    sim.rollout.spec.strategy.canary.as_mut().unwrap().traffic_routing = None;
+    sim.rollout
+        .spec
+        .strategy
+        .canary
+        .as_mut()
+        .unwrap()
+        .traffic_routing = None;
     sim.set_image(V2);
     sim.run_until(20, |s| s.phase() == "Paused");
     assert_eq!(sim.rs_replicas(&hash(V2)), Some(2));
@@ -350,27 +507,80 @@ fn basic_canary_splits_replicas_by_weight() {
 fn invalid_specs_touch_nothing_and_recover() {
     type Breaker = fn(&mut crate::api::rollout::Rollout, &mut Observed);
     let cases: Vec<(&str, Breaker, &str)> = vec![
-        ("setWeight 110", |r, _| r.spec.strategy.canary.as_mut().unwrap().steps = Some(vec![weight(110)]), "spec.strategy.canary.steps[0].setWeight"),
-        ("two keys in a step", |r, _| {
-            let mut step = weight(10);
-            step.pause = Some(Default::default());
-            r.spec.strategy.canary.as_mut().unwrap().steps = Some(vec![step]);
-        }, "spec.strategy.canary.steps[0]: Step must have exactly one"),
-        ("missing canaryService", |r, _| r.spec.strategy.canary.as_mut().unwrap().canary_service = None, "spec.strategy.canary.canaryService"),
-        ("Service not found", |_, o| { o.services.remove("web-canary"); }, "Service default/web-canary not found"),
-        ("VirtualService not found", |_, o| o.virtual_services.clear(), "VirtualService default/web-vsvc not found"),
-        ("route not found", |r, _| {
-            let istio = r.spec.strategy.canary.as_mut().unwrap().traffic_routing.as_mut().unwrap().istio.as_mut().unwrap();
-            istio.virtual_service.as_mut().unwrap().routes = Some(vec!["nope".into()]);
-        }, "\"nope\""),
-        ("route without canary destination", |_, o| {
-            let vs = o.virtual_services.values_mut().next().unwrap();
-            vs["spec"]["http"][0]["route"].as_array_mut().unwrap().pop();
-        }, "canary"),
-        ("selector does not match template", |r, _| {
-            r.spec.selector.as_mut().unwrap().match_labels = Some(BTreeMap::from([("app".into(), "other".into())]));
-        }, "spec.selector"),
-        ("unparsable duration", |r, _| r.spec.strategy.canary.as_mut().unwrap().steps = Some(vec![pause(Some("five minutes"))]), "spec.strategy.canary.steps[0].pause.duration"),
+        (
+            "setWeight 110",
+            |r, _| r.spec.strategy.canary.as_mut().unwrap().steps = Some(vec![weight(110)]),
+            "spec.strategy.canary.steps[0].setWeight",
+        ),
+        (
+            "two keys in a step",
+            |r, _| {
+                let mut step = weight(10);
+                step.pause = Some(Default::default());
+                r.spec.strategy.canary.as_mut().unwrap().steps = Some(vec![step]);
+            },
+            "spec.strategy.canary.steps[0]: Step must have exactly one",
+        ),
+        (
+            "missing canaryService",
+            |r, _| r.spec.strategy.canary.as_mut().unwrap().canary_service = None,
+            "spec.strategy.canary.canaryService",
+        ),
+        (
+            "Service not found",
+            |_, o| {
+                o.services.remove("web-canary");
+            },
+            "Service default/web-canary not found",
+        ),
+        (
+            "VirtualService not found",
+            |_, o| o.virtual_services.clear(),
+            "VirtualService default/web-vsvc not found",
+        ),
+        (
+            "route not found",
+            |r, _| {
+                let istio = r
+                    .spec
+                    .strategy
+                    .canary
+                    .as_mut()
+                    .unwrap()
+                    .traffic_routing
+                    .as_mut()
+                    .unwrap()
+                    .istio
+                    .as_mut()
+                    .unwrap();
+                istio.virtual_service.as_mut().unwrap().routes = Some(vec!["nope".into()]);
+            },
+            "\"nope\"",
+        ),
+        (
+            "route without canary destination",
+            |_, o| {
+                let vs = o.virtual_services.values_mut().next().unwrap();
+                vs["spec"]["http"][0]["route"].as_array_mut().unwrap().pop();
+            },
+            "canary",
+        ),
+        (
+            "selector does not match template",
+            |r, _| {
+                r.spec.selector.as_mut().unwrap().match_labels =
+                    Some(BTreeMap::from([("app".into(), "other".into())]));
+            },
+            "spec.selector",
+        ),
+        (
+            "unparsable duration",
+            |r, _| {
+                r.spec.strategy.canary.as_mut().unwrap().steps =
+                    Some(vec![pause(Some("five minutes"))])
+            },
+            "spec.strategy.canary.steps[0].pause.duration",
+        ),
     ];
     for (name, breaker, expected) in cases {
         let healthy = healthy_host(steps());
@@ -379,21 +589,35 @@ fn invalid_specs_touch_nothing_and_recover() {
         rollout.spec.template = Some(template(V2));
         breaker(&mut rollout, &mut observed);
         let p = plan(&rollout, &observed, t(100));
-        assert!(!p.touches_cluster_objects(), "{name}: an invalid spec must not touch the cluster");
-        let condition = conditions::get(&p.status, "InvalidSpec").unwrap_or_else(|| panic!("{name}: no InvalidSpec"));
-        assert!(condition.message.contains(expected), "{name}: {}", condition.message);
+        assert!(
+            !p.touches_cluster_objects(),
+            "{name}: an invalid spec must not touch the cluster"
+        );
+        let condition = conditions::get(&p.status, "InvalidSpec")
+            .unwrap_or_else(|| panic!("{name}: no InvalidSpec"));
+        assert!(
+            condition.message.contains(expected),
+            "{name}: {}",
+            condition.message
+        );
         assert_eq!(p.status.phase.as_deref(), Some("Degraded"), "{name}");
         assert!(p.events.iter().any(|e| e.reason == "InvalidSpec" && e.type_ == crate::rollout::EventType::Warning), "{name}");
         // Same input again: no duplicate event.
         let mut again = rollout.clone();
         again.status = Some(p.status.clone());
-        assert!(plan(&again, &observed, t(101)).events.is_empty(), "{name}: repeated event");
+        assert!(
+            plan(&again, &observed, t(101)).events.is_empty(),
+            "{name}: repeated event"
+        );
         // Fixed: the condition goes away and the release proceeds.
         let mut fixed = healthy.rollout.clone();
         fixed.status = Some(p.status.clone());
         fixed.spec.template = Some(template(V2));
         let p = plan(&fixed, &healthy.observed, t(102));
-        assert!(conditions::get(&p.status, "InvalidSpec").is_none(), "{name}: did not recover");
+        assert!(
+            conditions::get(&p.status, "InvalidSpec").is_none(),
+            "{name}: did not recover"
+        );
         assert!(p.create_replica_set.is_some(), "{name}: did not proceed");
     }
 }

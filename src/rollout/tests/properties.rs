@@ -15,7 +15,10 @@ fn step_strategy() -> impl Strategy<Value = CanaryStep> {
         Just(pause(Some("2s"))),
         Just(pause(None)),
         (0..=5i32).prop_map(|r| CanaryStep {
-            set_canary_scale: Some(SetCanaryScale { replicas: Some(r), ..Default::default() }),
+            set_canary_scale: Some(SetCanaryScale {
+                replicas: Some(r),
+                ..Default::default()
+            }),
             ..Default::default()
         }),
     ]
@@ -39,7 +42,7 @@ proptest! {
                 ..Default::default()
             }
         } else {
-            host_observed(Vec::new(), None, None, 0)
+            host_observed()
         };
         let mut sim = Sim::new(rollout, observed, t(0));
         sim.run_until(30, |s| s.phase() == "Healthy");

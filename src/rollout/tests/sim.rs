@@ -21,7 +21,14 @@ pub struct Sim {
 
 impl Sim {
     pub fn new(rollout: Rollout, observed: Observed, now: Timestamp) -> Self {
-        Sim { rollout, observed, now, events: Vec::new(), plans: 0, never_ready: None }
+        Sim {
+            rollout,
+            observed,
+            now,
+            events: Vec::new(),
+            plans: 0,
+            never_ready: None,
+        }
     }
 
     /// Plans once, checks invariants, applies, lets pods become available, advances the clock.
@@ -44,11 +51,20 @@ impl Sim {
             }
             self.step();
         }
-        assert!(done(self), "not reached after {max} plans; status: {:#?}\nevents: {:#?}", self.rollout.status, self.events);
+        assert!(
+            done(self),
+            "not reached after {max} plans; status: {:#?}\nevents: {:#?}",
+            self.rollout.status,
+            self.events
+        );
     }
 
     pub fn phase(&self) -> String {
-        self.rollout.status.as_ref().and_then(|s| s.phase.clone()).unwrap_or_default()
+        self.rollout
+            .status
+            .as_ref()
+            .and_then(|s| s.phase.clone())
+            .unwrap_or_default()
     }
 
     pub fn status(&self) -> &crate::api::rollout::RolloutStatus {
@@ -70,18 +86,30 @@ impl Sim {
             .iter()
             .map(|r| {
                 let d = &r["destination"];
-                let key = d.get("subset").or(d.get("host")).and_then(Value::as_str).unwrap_or_default();
+                let key = d
+                    .get("subset")
+                    .or(d.get("host"))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
                 (key.to_string(), r["weight"].as_i64().unwrap_or(0))
             })
             .collect()
     }
 
     pub fn canary_weight(&self) -> i64 {
-        self.weights().iter().find(|(k, _)| k.contains("canary")).map(|(_, w)| *w).unwrap_or(0)
+        self.weights()
+            .iter()
+            .find(|(k, _)| k.contains("canary"))
+            .map(|(_, w)| *w)
+            .unwrap_or(0)
     }
 
     pub fn rs_replicas(&self, hash: &str) -> Option<i32> {
-        self.observed.replica_sets.iter().find(|rs| hash_of(rs) == Some(hash)).and_then(|rs| rs.spec.as_ref()?.replicas)
+        self.observed
+            .replica_sets
+            .iter()
+            .find(|rs| hash_of(rs) == Some(hash))
+            .and_then(|rs| rs.spec.as_ref()?.replicas)
     }
 
     pub fn reasons(&self) -> Vec<&str> {
@@ -95,21 +123,38 @@ impl Sim {
             self.observed.replica_sets.push(rs);
         }
         for (name, patch) in &plan.service_patches {
-            let svc = self.observed.services.get_mut(name).expect("patched Service exists");
+            let svc = self
+                .observed
+                .services
+                .get_mut(name)
+                .expect("patched Service exists");
             let mut value = serde_json::to_value(&*svc).unwrap();
             json_patch::merge(&mut value, patch);
             *svc = serde_json::from_value(value).unwrap();
         }
         if let Some((_, patch)) = &plan.destination_rule_patch {
-            let dr = self.observed.destination_rule.as_mut().expect("patched DestinationRule exists");
+            let dr = self
+                .observed
+                .destination_rule
+                .as_mut()
+                .expect("patched DestinationRule exists");
             json_patch::patch(dr, patch).expect("DestinationRule patch applies");
         }
         for vs_patch in &plan.virtual_service_patches {
-            let vs = self.observed.virtual_services.get_mut(&(vs_patch.name.clone(), vs_patch.namespace.clone())).expect("VS exists");
+            let vs = self
+                .observed
+                .virtual_services
+                .get_mut(&(vs_patch.name.clone(), vs_patch.namespace.clone()))
+                .expect("VS exists");
             json_patch::patch(vs, &vs_patch.patch).expect("VirtualService patch applies");
         }
         for update in &plan.replica_set_updates {
-            let rs = self.observed.replica_sets.iter_mut().find(|rs| rs.metadata.name.as_deref() == Some(update.name.as_str())).expect("RS exists");
+            let rs = self
+                .observed
+                .replica_sets
+                .iter_mut()
+                .find(|rs| rs.metadata.name.as_deref() == Some(update.name.as_str()))
+                .expect("RS exists");
             if let Some(r) = update.replicas {
                 rs.spec.as_mut().unwrap().replicas = Some(r);
             }
@@ -121,14 +166,26 @@ impl Sim {
                 };
             }
         }
-        self.observed.replica_sets.retain(|rs| !plan.delete_replica_sets.iter().any(|d| rs.metadata.name.as_deref() == Some(d.as_str())));
+        self.observed.replica_sets.retain(|rs| {
+            !plan
+                .delete_replica_sets
+                .iter()
+                .any(|d| rs.metadata.name.as_deref() == Some(d.as_str()))
+        });
         self.rollout.status = Some(plan.status.clone());
     }
 
     fn kubelet(&mut self) {
         for rs in &mut self.observed.replica_sets {
             let replicas = rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
-            let image = rs.spec.as_ref().and_then(|s| s.template.as_ref()).and_then(|t| t.spec.as_ref()).and_then(|s| s.containers.first()).and_then(|c| c.image.clone()).unwrap_or_default();
+            let image = rs
+                .spec
+                .as_ref()
+                .and_then(|s| s.template.as_ref())
+                .and_then(|t| t.spec.as_ref())
+                .and_then(|s| s.containers.first())
+                .and_then(|c| c.image.clone())
+                .unwrap_or_default();
             let ready = match &self.never_ready {
                 Some(bad) if image.contains(bad.as_str()) => 0,
                 _ => replicas,
@@ -147,12 +204,20 @@ impl Sim {
 /// without available pods.
 pub fn check_invariants(observed: &Observed) {
     for vs in observed.virtual_services.values() {
-        for route in vs.pointer("/spec/http").and_then(Value::as_array).into_iter().flatten() {
+        for route in vs
+            .pointer("/spec/http")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             if route.get("name").and_then(Value::as_str) != Some("primary") {
                 continue;
             }
             let destinations = route["route"].as_array().unwrap();
-            let sum: i64 = destinations.iter().map(|d| d["weight"].as_i64().unwrap_or(0)).sum();
+            let sum: i64 = destinations
+                .iter()
+                .map(|d| d["weight"].as_i64().unwrap_or(0))
+                .sum();
             assert_eq!(sum, 100, "weights of route primary sum to {sum}: {route}");
             for d in destinations {
                 let weight = d["weight"].as_i64().unwrap_or(0);
@@ -160,7 +225,10 @@ pub fn check_invariants(observed: &Observed) {
                     continue;
                 }
                 if let Some(hash) = selected_hash(observed, &d["destination"]) {
-                    let rs = observed.replica_sets.iter().find(|rs| hash_of(rs) == Some(hash.as_str()));
+                    let rs = observed
+                        .replica_sets
+                        .iter()
+                        .find(|rs| hash_of(rs) == Some(hash.as_str()));
                     assert!(
                         rs.is_some_and(|rs| available(rs) > 0),
                         "{weight}% of traffic goes to {hash} which has no available pods"
@@ -174,21 +242,36 @@ pub fn check_invariants(observed: &Observed) {
 /// The pod-template hash a destination ends up on: the Service's selector (host split) or the
 /// DestinationRule subset's label (subset split).
 fn selected_hash(observed: &Observed, destination: &Value) -> Option<String> {
-    if let Some(subset) = destination.get("subset").and_then(Value::as_str) {
-        if let Some(dr) = &observed.destination_rule {
-            return dr.pointer("/spec/subsets")?.as_array()?.iter()
-                .find(|s| s["name"] == subset)?
-                .pointer(&format!("/labels/{POD_TEMPLATE_HASH}"))?
-                .as_str()
-                .map(str::to_string);
-        }
+    if let Some(subset) = destination.get("subset").and_then(Value::as_str)
+        && let Some(dr) = &observed.destination_rule
+    {
+        return dr
+            .pointer("/spec/subsets")?
+            .as_array()?
+            .iter()
+            .find(|s| s["name"] == subset)?
+            .pointer(&format!("/labels/{POD_TEMPLATE_HASH}"))?
+            .as_str()
+            .map(str::to_string);
     }
     let host = destination.get("host")?.as_str()?.split('.').next()?;
     let svc = observed.services.get(host)?;
-    svc.spec.as_ref()?.selector.as_ref()?.get(POD_TEMPLATE_HASH).cloned()
+    svc.spec
+        .as_ref()?
+        .selector
+        .as_ref()?
+        .get(POD_TEMPLATE_HASH)
+        .cloned()
 }
 
 pub fn deadline_annotation(sim: &Sim, hash: &str) -> Option<String> {
-    sim.observed.replica_sets.iter().find(|rs| hash_of(rs) == Some(hash))?.metadata.annotations.as_ref()?.get(SCALE_DOWN_DEADLINE).cloned()
+    sim.observed
+        .replica_sets
+        .iter()
+        .find(|rs| hash_of(rs) == Some(hash))?
+        .metadata
+        .annotations
+        .as_ref()?
+        .get(SCALE_DOWN_DEADLINE)
+        .cloned()
 }
-
