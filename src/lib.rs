@@ -3,5 +3,7 @@
 
 pub mod api;
 pub mod controller;
+pub mod demo;
+pub mod harness;
 pub mod traffic;
 pub mod rollout;
