@@ -492,12 +492,7 @@ async fn deleting_the_rollout_restores_service_selectors() {
     .await
     .expect("Service selectors restored");
     let svc = bed.service("web-stable").await;
-    assert!(
-        svc.metadata
-            .annotations
-            .unwrap_or_default()
-            .get("argo-rollouts.argoproj.io/managed-by-rollouts")
-            .is_none()
-    );
+    let annotations = svc.metadata.annotations.unwrap_or_default();
+    assert!(!annotations.contains_key("argo-rollouts.argoproj.io/managed-by-rollouts"));
     bed.finish().await;
 }
