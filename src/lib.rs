@@ -5,5 +5,5 @@ pub mod api;
 pub mod controller;
 pub mod demo;
 pub mod harness;
-pub mod traffic;
 pub mod rollout;
+pub mod traffic;

@@ -32,6 +32,13 @@ const RESYNC: Duration = Duration::from_secs(900);
 const CACHE_SYNC_TIMEOUT: Duration = Duration::from_secs(60);
 const CLEANUP_INTERVAL: Duration = Duration::from_secs(2);
 
+/// Counters a caller can read while the controller runs (benchmarks, demo).
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub reconciles: std::sync::atomic::AtomicU64,
+    pub reconcile_errors: std::sync::atomic::AtomicU64,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Watch one namespace only (namespaced install); None watches all.
@@ -40,6 +47,7 @@ pub struct Config {
     pub concurrency: u16,
     /// Name written as the reporting controller of Events.
     pub instance: String,
+    pub stats: Arc<Stats>,
 }
 
 impl Default for Config {
@@ -49,11 +57,13 @@ impl Default for Config {
             istio_api_version: crate::api::istio::DEFAULT_VERSION.to_string(),
             concurrency: 10,
             instance: "weir-controller".to_string(),
+            stats: Arc::default(),
         }
     }
 }
 
 struct Context {
+    stats: Arc<Stats>,
     client: Client,
     recorder: Recorder,
     stores: Stores,
@@ -145,6 +155,7 @@ pub async fn run(
         },
     );
     let context = Arc::new(Context {
+        stats: config.stats.clone(),
         client: client.clone(),
         recorder,
         stores: stores.clone(),
@@ -250,6 +261,9 @@ fn referencing(
 }
 
 async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, Error> {
+    ctx.stats
+        .reconciles
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let stores = &ctx.stores;
     let ready = async {
         let _ = stores.replica_sets.wait_until_ready().await;
@@ -286,7 +300,10 @@ async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, E
     ))
 }
 
-fn error_policy(rollout: Arc<Rollout>, error: &Error, _ctx: Arc<Context>) -> Action {
+fn error_policy(rollout: Arc<Rollout>, error: &Error, ctx: Arc<Context>) -> Action {
+    ctx.stats
+        .reconcile_errors
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     match error {
         // Fresh state is one watch event away; re-plan quickly.
         Error::Conflict { .. } => Action::requeue(Duration::from_millis(200)),
