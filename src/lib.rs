@@ -1,6 +1,7 @@
 //! Weir: a progressive-delivery controller for Kubernetes that runs Argo Rollouts' `Rollout`
 //! and `AnalysisTemplate` resources through canary steps on Istio.
 
+pub mod analysis;
 pub mod api;
 pub mod controller;
 pub mod demo;
