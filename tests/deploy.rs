@@ -70,6 +70,10 @@ fn install_manifests_render_and_match_the_controller() {
             ("networking.istio.io", "virtualservices", "patch"),
             ("networking.istio.io", "destinationrules", "patch"),
             ("events.k8s.io", "events", "create"),
+            ("argoproj.io", "analysisruns", "create"),
+            ("argoproj.io", "analysisruns/status", "patch"),
+            ("argoproj.io", "analysistemplates", "watch"),
+            ("", "secrets", "get"),
         ] {
             assert!(
                 allows(&objects, role, group, resource, verb),

@@ -14,7 +14,11 @@ pub fn format_sample(value: f64) -> String {
     if value.is_nan() {
         "NaN".to_string()
     } else if value.is_infinite() {
-        if value > 0.0 { "+Inf".to_string() } else { "-Inf".to_string() }
+        if value > 0.0 {
+            "+Inf".to_string()
+        } else {
+            "-Inf".to_string()
+        }
     } else {
         // Rust's shortest round-trip rendering matches Go's 'f', -1 for finite values, except
         // that Rust never uses exponents here either.
@@ -29,7 +33,14 @@ impl MetricValue {
         match self {
             MetricValue::Scalar(v) => format_sample(*v),
             MetricValue::Vector(values) => {
-                format!("[{}]", values.iter().map(|v| format_sample(*v)).collect::<Vec<_>>().join(","))
+                format!(
+                    "[{}]",
+                    values
+                        .iter()
+                        .map(|v| format_sample(*v))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                )
             }
         }
     }
@@ -47,7 +58,10 @@ mod tests {
             (MetricValue::Scalar(f64::NAN), "NaN"),
             (MetricValue::Scalar(f64::INFINITY), "+Inf"),
             (MetricValue::Vector(vec![0.97]), "[0.97]"),
-            (MetricValue::Vector(vec![0.97, 0.5, f64::NEG_INFINITY]), "[0.97,0.5,-Inf]"),
+            (
+                MetricValue::Vector(vec![0.97, 0.5, f64::NEG_INFINITY]),
+                "[0.97,0.5,-Inf]",
+            ),
             (MetricValue::Vector(vec![]), "[]"),
             (MetricValue::Scalar(1e21), "1000000000000000000000"),
         ];

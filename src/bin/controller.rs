@@ -26,6 +26,9 @@ struct Args {
     /// Rollouts reconciled in parallel.
     #[arg(long, default_value_t = 10)]
     concurrency: u16,
+    /// Prometheus address for metrics that set none.
+    #[arg(long, env = "ARGO_ROLLOUTS_PROMETHEUS_ADDRESS")]
+    prometheus_address: Option<String>,
     /// Log format: text or json.
     #[arg(long, default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
@@ -79,6 +82,7 @@ async fn main() -> anyhow::Result<()> {
             namespace: args.namespace,
             istio_api_version: args.istio_api_version,
             concurrency: args.concurrency,
+            prometheus_address: args.prometheus_address,
             ..Default::default()
         },
         shutdown,

@@ -4,6 +4,7 @@
 //! resourceVersion it was planned from.
 
 use super::error::Error;
+use crate::api::analysis::AnalysisRun;
 use crate::api::rollout::Rollout;
 use crate::rollout::{EventType, Plan};
 use k8s_openapi::api::apps::v1::ReplicaSet;
@@ -105,6 +106,42 @@ impl Writer<'_> {
                 Ok(_) => writes.objects += 1,
                 Err(kube::Error::Api(status)) if status.code == 404 => {}
                 Err(e) => return Err(Error::from_kube("ReplicaSet", &namespace, name, e)),
+            }
+        }
+        let runs: Api<AnalysisRun> = Api::namespaced(self.client.clone(), &namespace);
+        for run in &plan.create_analysis_runs {
+            let name = run.name_any();
+            match runs
+                .create(
+                    &PostParams {
+                        field_manager: Some(MANAGER.into()),
+                        ..Default::default()
+                    },
+                    run,
+                )
+                .await
+            {
+                Ok(_) => writes.objects += 1,
+                // Created by a plan whose status write did not land: adopted by name next time.
+                Err(kube::Error::Api(status)) if status.code == 409 => {}
+                Err(e) => return Err(Error::from_kube("AnalysisRun", &namespace, &name, e)),
+            }
+        }
+        for name in &plan.terminate_analysis_runs {
+            runs.patch(
+                name,
+                &params,
+                &Patch::Merge(json!({"spec": {"terminate": true}})),
+            )
+            .await
+            .map_err(|e| Error::from_kube("AnalysisRun", &namespace, name, e))?;
+            writes.objects += 1;
+        }
+        for name in &plan.delete_analysis_runs {
+            match runs.delete(name, &DeleteParams::background()).await {
+                Ok(_) => writes.objects += 1,
+                Err(kube::Error::Api(status)) if status.code == 404 => {}
+                Err(e) => return Err(Error::from_kube("AnalysisRun", &namespace, name, e)),
             }
         }
         if rollout.status.as_ref() != Some(&plan.status) {

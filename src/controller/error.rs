@@ -23,6 +23,8 @@ pub enum Error {
         "the informer caches did not sync within {0:?}; check the controller's RBAC and API server connectivity"
     )]
     CacheNotReady(std::time::Duration),
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl Error {
@@ -32,6 +34,7 @@ impl Error {
             Error::Conflict { .. } => "conflict",
             Error::Write { .. } => "write",
             Error::CacheNotReady(_) => "cache_not_ready",
+            Error::Internal(_) => "internal",
         }
     }
 

@@ -2,11 +2,13 @@
 //! stores, plans (pure), and applies. One watch per resource type is shared by the stores and
 //! the reconcile triggers.
 
+mod analysis_run;
 mod apply;
 pub mod cleanup;
 pub mod error;
 pub mod observe;
 
+use crate::api::analysis::{AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate};
 use crate::api::istio::{destination_rule_resource, virtual_service_resource};
 use crate::api::labels::POD_TEMPLATE_HASH;
 use crate::api::rollout::Rollout;
@@ -36,6 +38,7 @@ const CLEANUP_INTERVAL: Duration = Duration::from_secs(2);
 #[derive(Debug, Default)]
 pub struct Stats {
     pub reconciles: std::sync::atomic::AtomicU64,
+    pub analysis_reconciles: std::sync::atomic::AtomicU64,
     pub reconcile_errors: std::sync::atomic::AtomicU64,
 }
 
@@ -47,6 +50,10 @@ pub struct Config {
     pub concurrency: u16,
     /// Name written as the reporting controller of Events.
     pub instance: String,
+    /// Prometheus address for metrics that set none (Argo: ARGO_ROLLOUTS_PROMETHEUS_ADDRESS).
+    pub prometheus_address: Option<String>,
+    /// Wait before re-measuring after an Error measurement (Argo: 10 s).
+    pub analysis_error_retry: Duration,
     pub stats: Arc<Stats>,
 }
 
@@ -57,6 +64,8 @@ impl Default for Config {
             istio_api_version: crate::api::istio::DEFAULT_VERSION.to_string(),
             concurrency: 10,
             instance: "weir-controller".to_string(),
+            prometheus_address: None,
+            analysis_error_retry: crate::analysis::assess::DEFAULT_ERROR_RETRY,
             stats: Arc::default(),
         }
     }
@@ -139,7 +148,43 @@ pub async fn run(
         .default_backoff()
         .touched_objects();
 
+    let (ar_reader, ar_writer) = reflector::store();
+    let ar_watch = watcher(
+        api::<AnalysisRun>(&client, &config.namespace),
+        watcher::Config::default(),
+    );
+    let ar_stream = reflector(ar_writer, ar_watch)
+        .default_backoff()
+        .touched_objects();
+
+    let (at_reader, at_writer) = reflector::store();
+    let at_watch = watcher(
+        api::<AnalysisTemplate>(&client, &config.namespace),
+        watcher::Config::default(),
+    );
+    let at_stream = reflector(at_writer, at_watch)
+        .default_backoff()
+        .touched_objects();
+
+    // Namespaced installs may not read cluster-scoped objects.
+    let (cat_reader, cat_stream) = if config.namespace.is_none() {
+        let (reader, writer) = reflector::store();
+        let watch = watcher(
+            Api::<ClusterAnalysisTemplate>::all(client.clone()),
+            watcher::Config::default(),
+        );
+        (
+            Some(reader),
+            Some(reflector(writer, watch).default_backoff().touched_objects()),
+        )
+    } else {
+        (None, None)
+    };
+
     let stores = Stores {
+        analysis_runs: ar_reader,
+        analysis_templates: at_reader,
+        cluster_analysis_templates: cat_reader,
         replica_sets: rs_reader,
         services: svc_reader,
         virtual_services: vs_reader,
@@ -166,17 +211,38 @@ pub async fn run(
         watcher::Config::default(),
     );
     let rollouts = controller.store();
-    let (svc_rollouts, vs_rollouts, dr_rollouts) =
-        (rollouts.clone(), rollouts.clone(), rollouts.clone());
+    let (svc_rollouts, vs_rollouts, dr_rollouts, at_rollouts, cat_rollouts) = (
+        rollouts.clone(),
+        rollouts.clone(),
+        rollouts.clone(),
+        rollouts.clone(),
+        rollouts.clone(),
+    );
     let shutdown = shutdown.shared();
+    let shutdown_runs = shutdown.clone();
     let sweeper = cleanup_loop(
         client.clone(),
         rollouts.clone(),
         stores.clone(),
         shutdown.clone(),
     );
-    let controller = controller
+    let mut controller = controller
         .owns_stream(rs_stream)
+        .owns_stream(ar_stream)
+        .watches_stream(at_stream, move |t: AnalysisTemplate| {
+            let ns = t.namespace().unwrap_or_default();
+            referencing(&at_rollouts, &ns, |r, rollout_ns| {
+                rollout_ns == ns && names_template(r, &t.name_any(), false)
+            })
+        });
+    if let Some(stream) = cat_stream {
+        controller = controller.watches_stream(stream, move |t: ClusterAnalysisTemplate| {
+            referencing(&cat_rollouts, "", |r, _| {
+                names_template(r, &t.name_any(), true)
+            })
+        });
+    }
+    let controller = controller
         .watches_stream(svc_stream, move |svc: Service| {
             referencing(
                 &svc_rollouts,
@@ -230,7 +296,51 @@ pub async fn run(
                 tracing::debug!(error = %e, "reconcile did not complete");
             }
         });
-    futures::join!(controller, sweeper);
+    let run_context = Arc::new(analysis_run::RunContext {
+        client: client.clone(),
+        recorder: Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: config.instance.clone(),
+                instance: None,
+            },
+        ),
+        default_prometheus_address: config.prometheus_address.clone(),
+        error_retry: config.analysis_error_retry,
+        stats: config.stats.clone(),
+    });
+    let runs = Controller::new(
+        api::<AnalysisRun>(&client, &config.namespace),
+        watcher::Config::default(),
+    )
+    .with_config(ControllerConfig::default().concurrency(config.concurrency.saturating_mul(3)))
+    .graceful_shutdown_on(shutdown_runs)
+    .run(
+        analysis_run::reconcile,
+        analysis_run::error_policy,
+        run_context,
+    )
+    .for_each(|result| async move {
+        if let Err(e) = result {
+            tracing::debug!(error = %e, "AnalysisRun reconcile did not complete");
+        }
+    });
+    futures::join!(controller, runs, sweeper);
+}
+
+/// Whether the Rollout's steps or background analysis name this template.
+fn names_template(rollout: &Rollout, name: &str, cluster: bool) -> bool {
+    let Some(canary) = rollout.spec.strategy.canary.as_ref() else {
+        return false;
+    };
+    canary
+        .steps
+        .iter()
+        .flatten()
+        .filter_map(|s| s.analysis.as_ref())
+        .chain(canary.analysis.as_ref().map(|b| &b.analysis))
+        .flat_map(|a| a.templates.iter().flatten())
+        .any(|t| t.template_name == name && t.cluster_scope.unwrap_or(false) == cluster)
 }
 
 fn istio(rollout: &Rollout) -> Option<&crate::api::rollout::IstioTrafficRouting> {
@@ -270,6 +380,11 @@ async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, E
         let _ = stores.services.wait_until_ready().await;
         let _ = stores.virtual_services.wait_until_ready().await;
         let _ = stores.destination_rules.wait_until_ready().await;
+        let _ = stores.analysis_runs.wait_until_ready().await;
+        let _ = stores.analysis_templates.wait_until_ready().await;
+        if let Some(cluster) = &stores.cluster_analysis_templates {
+            let _ = cluster.wait_until_ready().await;
+        }
     };
     tokio::time::timeout(CACHE_SYNC_TIMEOUT, ready)
         .await

@@ -1,6 +1,7 @@
 //! observe: reads what one Rollout's plan needs from the reflector stores. No writes, no
 //! API calls: the stores are filled by the watches the controller runs.
 
+use crate::api::analysis::{AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate};
 use crate::api::rollout::Rollout;
 use crate::rollout::Observed;
 use crate::traffic::split_vs_name;
@@ -13,6 +14,10 @@ use kube::runtime::reflector::{ObjectRef, Store};
 
 #[derive(Clone)]
 pub struct Stores {
+    pub analysis_runs: Store<AnalysisRun>,
+    pub analysis_templates: Store<AnalysisTemplate>,
+    /// None in namespaced mode, which may not read cluster-scoped objects.
+    pub cluster_analysis_templates: Option<Store<ClusterAnalysisTemplate>>,
     pub replica_sets: Store<ReplicaSet>,
     pub services: Store<Service>,
     pub virtual_services: Store<DynamicObject>,
@@ -36,10 +41,37 @@ pub fn observe(rollout: &Rollout, stores: &Stores) -> Observed {
         })
         .map(|rs| (*rs).clone())
         .collect();
+    let analysis_runs = stores
+        .analysis_runs
+        .state()
+        .into_iter()
+        .filter(|run| run.namespace().as_deref() == Some(namespace.as_str()))
+        .filter(|run| {
+            run.owner_references()
+                .iter()
+                .any(|o| o.controller == Some(true) && Some(&o.uid) == uid.as_ref())
+        })
+        .map(|run| (*run).clone())
+        .collect();
     let mut observed = Observed {
         replica_sets,
+        analysis_runs,
         ..Default::default()
     };
+    observed.templates.namespaced = stores
+        .analysis_templates
+        .state()
+        .into_iter()
+        .filter(|t| t.namespace().as_deref() == Some(namespace.as_str()))
+        .map(|t| (t.name_any(), (*t).clone()))
+        .collect();
+    if let Some(cluster) = &stores.cluster_analysis_templates {
+        observed.templates.cluster = cluster
+            .state()
+            .into_iter()
+            .map(|t| (t.name_any(), (*t).clone()))
+            .collect();
+    }
     let Some(canary) = rollout.spec.strategy.canary.as_ref() else {
         return observed;
     };

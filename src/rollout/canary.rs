@@ -10,7 +10,7 @@ use super::observed::{
 };
 use super::plan::{EventType, Plan, ReplicaSetUpdate, VirtualServicePatch};
 use super::replicas::{self, BasicState};
-use super::{status, steps};
+use super::{analysis, status, steps};
 use crate::api::labels::{MANAGED_BY, SCALE_DOWN_DEADLINE};
 use crate::api::rollout::{
     CanaryStep, CanaryStrategy, PauseCondition, Rollout, TrafficWeights, WeightDestination,
@@ -150,8 +150,19 @@ pub fn plan_canary(ctx: &Context, plan: &mut Plan) {
         canary_weight: 0,
         referenced: BTreeSet::new(),
     };
-    handle_abort_and_retry(ctx, plan, &mut d, revision);
+    handle_retry(ctx, plan, &mut d);
     let promote_full = plan.status.promote_full == Some(true) && !d.aborted;
+    let analysis = analysis::reconcile(
+        ctx,
+        plan,
+        d.index,
+        d.aborted,
+        d.promoted || promote_full,
+        revision,
+    );
+    d.aborted = plan.status.abort == Some(true);
+    handle_abort(ctx, plan, &mut d, revision);
+    let promote_full = promote_full && !d.aborted;
     let manually_paused = ctx.rollout.spec.paused.unwrap_or(false);
 
     let counts = desired_counts(ctx, &d, promote_full);
@@ -177,6 +188,7 @@ pub fn plan_canary(ctx: &Context, plan: &mut Plan) {
             at_desired,
             applied_weight,
             counts.target_canary,
+            analysis.step_successful,
         );
     }
     scale_replica_sets(ctx, plan, &d, &counts);
@@ -184,51 +196,63 @@ pub fn plan_canary(ctx: &Context, plan: &mut Plan) {
     status::finish(ctx, plan, revision, Some(&previous));
 }
 
-fn handle_abort_and_retry(ctx: &Context, plan: &mut Plan, d: &mut Decision, revision: i64) {
+fn handle_abort(ctx: &Context, plan: &mut Plan, d: &mut Decision, revision: i64) {
     let st = &mut plan.status;
-    if d.aborted && st.aborted_at.is_none() {
-        st.aborted_at = Some(ctx.now_time.clone());
-        st.pause_conditions = None;
-        st.controller_pause = None;
-        st.promote_full = None;
-        d.index = if d.promoted { ctx.steps.len() } else { 0 };
-        // A controller-initiated abort (progress deadline) already wrote its reason.
-        let existing = conditions::get(st, PROGRESSING)
-            .filter(|c| c.reason == REASON_ABORTED)
-            .map(|c| c.message.clone());
-        let message =
-            existing.unwrap_or_else(|| format!("Rollout aborted update to revision {revision}"));
-        conditions::set(
-            st,
-            PROGRESSING,
-            "False",
-            REASON_ABORTED,
-            &message,
-            &ctx.now_time,
-            true,
-        );
-        plan.event(EventType::Warning, REASON_ABORTED, message);
-    } else if !d.aborted && st.aborted_at.is_some() {
-        st.aborted_at = None;
-        st.abort = None;
-        if !d.promoted {
-            d.index = 0;
-        }
-        conditions::set(
-            st,
-            PROGRESSING,
-            "Unknown",
-            REASON_RETRY,
-            "Retrying Rollout after abort",
-            &ctx.now_time,
-            true,
-        );
-        plan.event(
-            EventType::Normal,
-            REASON_RETRY,
-            "Retrying Rollout after abort",
-        );
+    if !d.aborted || st.aborted_at.is_some() {
+        return;
     }
+    st.aborted_at = Some(ctx.now_time.clone());
+    st.pause_conditions = None;
+    st.controller_pause = None;
+    st.promote_full = None;
+    d.index = if d.promoted { ctx.steps.len() } else { 0 };
+    // An abort the controller decided (analysis, progress deadline) already wrote its reason.
+    let existing = conditions::get(st, PROGRESSING)
+        .filter(|c| c.reason == REASON_ABORTED)
+        .map(|c| c.message.clone());
+    let message =
+        existing.unwrap_or_else(|| format!("Rollout aborted update to revision {revision}"));
+    conditions::set(
+        st,
+        PROGRESSING,
+        "False",
+        REASON_ABORTED,
+        &message,
+        &ctx.now_time,
+        true,
+    );
+    plan.event(EventType::Warning, REASON_ABORTED, message);
+}
+
+/// `retry` clears `status.abort`: start again from the first step with fresh AnalysisRuns.
+fn handle_retry(ctx: &Context, plan: &mut Plan, d: &mut Decision) {
+    let st = &mut plan.status;
+    if d.aborted || st.aborted_at.is_none() {
+        return;
+    }
+    st.aborted_at = None;
+    st.abort = None;
+    if let Some(canary) = st.canary.as_mut() {
+        canary.current_step_analysis_run_status = None;
+        canary.current_background_analysis_run_status = None;
+    }
+    if !d.promoted {
+        d.index = 0;
+    }
+    conditions::set(
+        st,
+        PROGRESSING,
+        "Unknown",
+        REASON_RETRY,
+        "Retrying Rollout after abort",
+        &ctx.now_time,
+        true,
+    );
+    plan.event(
+        EventType::Normal,
+        REASON_RETRY,
+        "Retrying Rollout after abort",
+    );
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -652,6 +676,7 @@ fn advance_step(
     at_desired: bool,
     weight: i32,
     canary_pods: i32,
+    analysis_successful: bool,
 ) {
     let step = &ctx.steps[d.index];
     let complete = if let Some(set_weight) = step.set_weight {
@@ -662,11 +687,15 @@ fn advance_step(
     } else if step.pause.is_some() {
         pause_complete(ctx, plan, step)
     } else {
-        // Analysis steps complete when their AnalysisRun succeeds (analysis controller).
-        false
+        step.analysis.is_some() && analysis_successful
     };
     if !complete {
         return;
+    }
+    if step.analysis.is_some()
+        && let Some(canary) = plan.status.canary.as_mut()
+    {
+        canary.current_step_analysis_run_status = None;
     }
     d.index += 1;
     plan.event(

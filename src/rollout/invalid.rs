@@ -4,8 +4,9 @@
 use super::conditions::{self, INVALID_SPEC};
 use super::observed::Observed;
 use super::plan::{EventType, Plan};
+use crate::analysis::template::{ArgContext, resolve, run_args, validate};
 use crate::api::istio::DestinationRuleSpec;
-use crate::api::rollout::{IstioVirtualService, Rollout};
+use crate::api::rollout::{IstioVirtualService, Rollout, RolloutAnalysis};
 use crate::api::validation::{FieldError, validate_rollout};
 use crate::traffic::{Targets, split_vs_name, validate_virtual_service};
 use jiff::Timestamp;
@@ -17,8 +18,77 @@ pub fn collect_errors(rollout: &Rollout, observed: &Observed) -> Vec<FieldError>
     let mut errors = validate_rollout(rollout);
     if errors.is_empty() {
         reference_errors(rollout, observed, &mut errors);
+        analysis_errors(rollout, observed, &mut errors);
     }
     errors
+}
+
+/// Every analysis the Rollout names must resolve to runnable metrics now, not when its step
+/// is reached: missing templates, unresolvable args, unsupported providers and unparsable
+/// conditions are reported up front.
+fn analysis_errors(rollout: &Rollout, observed: &Observed, errors: &mut Vec<FieldError>) {
+    let Some(canary) = rollout.spec.strategy.canary.as_ref() else {
+        return;
+    };
+    let mut analyses: Vec<(String, &RolloutAnalysis)> = canary
+        .steps
+        .iter()
+        .flatten()
+        .enumerate()
+        .filter_map(|(i, step)| {
+            step.analysis
+                .as_ref()
+                .map(|a| (format!("spec.strategy.canary.steps[{i}].analysis"), a))
+        })
+        .collect();
+    if let Some(background) = &canary.analysis {
+        analyses.push((
+            "spec.strategy.canary.analysis".to_string(),
+            &background.analysis,
+        ));
+    }
+    for (field, analysis) in analyses {
+        let refs = analysis.templates.as_deref().unwrap_or_default();
+        if refs.is_empty() {
+            continue;
+        }
+        let resolved = match resolve(refs, &observed.templates) {
+            Ok(resolved) => resolved,
+            Err(e) => {
+                errors.push(FieldError {
+                    field: format!("{field}.templates"),
+                    message: e.to_string(),
+                });
+                continue;
+            }
+        };
+        // Placeholder hashes: only whether each arg can be resolved matters here.
+        let ctx = ArgContext {
+            rollout,
+            stable_hash: Some("stable"),
+            latest_hash: "latest",
+        };
+        let args = match run_args(
+            &resolved,
+            analysis.args.as_deref().unwrap_or_default(),
+            &ctx,
+        ) {
+            Ok(args) => args,
+            Err(e) => {
+                errors.push(FieldError {
+                    field: format!("{field}.args"),
+                    message: e.to_string(),
+                });
+                continue;
+            }
+        };
+        if let Err(e) = validate(&resolved, &args) {
+            errors.push(FieldError {
+                field: format!("{field}.templates"),
+                message: e.to_string(),
+            });
+        }
+    }
 }
 
 fn reference_errors(rollout: &Rollout, observed: &Observed, errors: &mut Vec<FieldError>) {

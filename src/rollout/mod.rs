@@ -1,6 +1,7 @@
 //! The canary engine. Where the canary weight is decided: `canary.rs` (`route_weights`).
 //! `plan()` is pure; the controller observes, calls it, and applies the result.
 
+pub mod analysis;
 pub mod canary;
 pub mod conditions;
 pub mod hash;

@@ -1,6 +1,8 @@
 //! What the planner sees: the Rollout's ReplicaSets and the routing objects it references,
 //! read from reflector stores by the controller. Plain data, no client.
 
+use crate::analysis::template::Templates;
+use crate::api::analysis::AnalysisRun;
 use crate::api::labels::{POD_TEMPLATE_HASH, REVISION, SCALE_DOWN_DEADLINE};
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Service;
@@ -17,6 +19,10 @@ pub struct Observed {
     pub virtual_services: BTreeMap<(String, String), Value>,
     /// The DestinationRule named by the Rollout, as stored JSON.
     pub destination_rule: Option<Value>,
+    /// AnalysisRuns owned by the Rollout.
+    pub analysis_runs: Vec<AnalysisRun>,
+    /// AnalysisTemplates of the Rollout's namespace and ClusterAnalysisTemplates.
+    pub templates: Templates,
 }
 
 pub fn hash_of(rs: &ReplicaSet) -> Option<&str> {

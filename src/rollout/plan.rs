@@ -3,6 +3,7 @@
 
 use super::observed::Observed;
 use super::{canary, invalid, revision};
+use crate::api::analysis::AnalysisRun;
 use crate::api::rollout::{Rollout, RolloutStatus};
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::ReplicaSet;
@@ -42,7 +43,7 @@ pub struct VirtualServicePatch {
 
 /// Everything one reconcile writes, in the order `apply` performs it: new ReplicaSet, Services,
 /// DestinationRule, VirtualServices (traffic moves before pods go away), ReplicaSet scaling,
-/// deletions, then status and events.
+/// deletions, AnalysisRuns, then status and events.
 #[derive(Debug, Clone, Default)]
 pub struct Plan {
     pub create_replica_set: Option<ReplicaSet>,
@@ -52,6 +53,11 @@ pub struct Plan {
     pub virtual_service_patches: Vec<VirtualServicePatch>,
     pub replica_set_updates: Vec<ReplicaSetUpdate>,
     pub delete_replica_sets: Vec<String>,
+    pub create_analysis_runs: Vec<AnalysisRun>,
+    /// Runs to stop (`spec.terminate: true`).
+    pub terminate_analysis_runs: Vec<String>,
+    /// Completed runs beyond the history limits.
+    pub delete_analysis_runs: Vec<String>,
     pub status: RolloutStatus,
     pub events: Vec<PlannedEvent>,
     pub requeue_after: Option<Duration>,
@@ -86,6 +92,9 @@ impl Plan {
             || !self.virtual_service_patches.is_empty()
             || !self.replica_set_updates.is_empty()
             || !self.delete_replica_sets.is_empty()
+            || !self.create_analysis_runs.is_empty()
+            || !self.terminate_analysis_runs.is_empty()
+            || !self.delete_analysis_runs.is_empty()
     }
 }
 

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod prometheus;
+
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{Namespace, Service};
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
@@ -109,10 +111,15 @@ impl Bed {
     }
 
     pub fn start_controller(&mut self) {
+        self.start_controller_with(Default::default());
+    }
+
+    /// Starts the controller for the bed's namespace with the given settings.
+    pub fn start_controller_with(&mut self, config: weir::controller::Config) {
         let (tx, rx) = oneshot::channel::<()>();
         let config = weir::controller::Config {
             namespace: Some(self.ns.clone()),
-            ..Default::default()
+            ..config
         };
         let client = self.client.clone();
         let handle = tokio::spawn(async move {
@@ -297,6 +304,27 @@ impl Bed {
                 )
             })
             .collect()
+    }
+
+    pub fn analysis_runs(&self) -> Api<weir::api::AnalysisRun> {
+        Api::namespaced(self.client.clone(), &self.ns)
+    }
+
+    /// The Rollout's AnalysisRuns, oldest first.
+    pub async fn runs(&self) -> Vec<weir::api::AnalysisRun> {
+        let mut runs = self
+            .analysis_runs()
+            .list(&ListParams::default())
+            .await
+            .expect("list runs")
+            .items;
+        runs.sort_by_key(|r| {
+            (
+                r.metadata.creation_timestamp.as_ref().map(|t| t.0),
+                r.metadata.name.clone(),
+            )
+        });
+        runs
     }
 
     pub async fn delete_rollout(&self, name: &str) {

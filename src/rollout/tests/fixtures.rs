@@ -184,6 +184,7 @@ pub fn host_observed() -> Observed {
             host_virtual_service(0),
         )]),
         destination_rule: None,
+        ..Default::default()
     }
 }
 

@@ -1,6 +1,7 @@
 //! Plan tests: table-driven cases per behaviour, a pure simulator that runs whole releases,
 //! and property tests for the invariants in DESIGN.md section 4.
 
+mod analysis_cases;
 mod fixtures;
 mod plan_cases;
 mod properties;

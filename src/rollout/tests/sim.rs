@@ -112,6 +112,29 @@ impl Sim {
             .and_then(|rs| rs.spec.as_ref()?.replicas)
     }
 
+    /// Plays the analysis controller: sets the phase (and message) of a run.
+    pub fn set_run_phase(&mut self, name: &str, phase: &str, message: Option<&str>) {
+        let run = self
+            .observed
+            .analysis_runs
+            .iter_mut()
+            .find(|r| r.metadata.name.as_deref() == Some(name))
+            .expect("run exists");
+        run.status = Some(crate::api::analysis::AnalysisRunStatus {
+            phase: phase.into(),
+            message: message.map(String::from),
+            ..Default::default()
+        });
+    }
+
+    pub fn run_names(&self) -> Vec<String> {
+        self.observed
+            .analysis_runs
+            .iter()
+            .filter_map(|r| r.metadata.name.clone())
+            .collect()
+    }
+
     pub fn reasons(&self) -> Vec<&str> {
         self.events.iter().map(|e| e.reason.as_str()).collect()
     }
@@ -166,6 +189,29 @@ impl Sim {
                 };
             }
         }
+        for run in &plan.create_analysis_runs {
+            let mut run = run.clone();
+            run.metadata.creation_timestamp = Some(
+                k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(self.now),
+            );
+            self.observed.analysis_runs.push(run);
+        }
+        for name in &plan.terminate_analysis_runs {
+            if let Some(run) = self
+                .observed
+                .analysis_runs
+                .iter_mut()
+                .find(|r| r.metadata.name.as_deref() == Some(name.as_str()))
+            {
+                run.spec.terminate = Some(true);
+            }
+        }
+        self.observed.analysis_runs.retain(|r| {
+            !plan
+                .delete_analysis_runs
+                .iter()
+                .any(|d| r.metadata.name.as_deref() == Some(d.as_str()))
+        });
         self.observed.replica_sets.retain(|rs| {
             !plan
                 .delete_replica_sets

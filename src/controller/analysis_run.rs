@@ -1,0 +1,201 @@
+//! The AnalysisRun reconciler: assess (pure) which metrics are due, take those measurements
+//! concurrently, book them, assess again and write the status. Secrets named by args are read
+//! here, per measurement round, and never stored.
+
+use super::error::Error;
+use crate::analysis::assess::{self, assess, is_completed, record, retention_for};
+use crate::analysis::measure::{self, ArgValues, Settings};
+use crate::api::analysis::AnalysisRun;
+use futures::future::join_all;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType, Recorder};
+use kube::{Client, Resource, ResourceExt};
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub struct RunContext {
+    pub client: Client,
+    pub recorder: Recorder,
+    pub default_prometheus_address: Option<String>,
+    pub error_retry: Duration,
+    pub stats: Arc<super::Stats>,
+}
+
+/// Literal args as they are; `secretKeyRef` args read from their Secret now.
+async fn arg_values(
+    client: &Client,
+    namespace: &str,
+    run: &AnalysisRun,
+) -> Result<ArgValues, String> {
+    let mut values = ArgValues::default();
+    for arg in run.spec.args.iter().flatten() {
+        if let Some(value) = &arg.value {
+            values.values.insert(arg.name.clone(), value.clone());
+            continue;
+        }
+        let Some(secret_ref) = arg
+            .value_from
+            .as_ref()
+            .and_then(|v| v.secret_key_ref.as_ref())
+        else {
+            return Err(format!(
+                "argument {:?} has no value; set value or valueFrom.secretKeyRef",
+                arg.name
+            ));
+        };
+        let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
+        let secret = secrets.get(&secret_ref.name).await.map_err(|e| {
+            format!(
+                "argument {:?}: cannot read Secret {namespace}/{}: {e}",
+                arg.name, secret_ref.name
+            )
+        })?;
+        let bytes = secret
+            .data
+            .as_ref()
+            .and_then(|d| d.get(&secret_ref.key))
+            .map(|b| b.0.clone())
+            .or_else(|| {
+                secret
+                    .string_data
+                    .as_ref()
+                    .and_then(|d| d.get(&secret_ref.key))
+                    .map(|s| s.clone().into_bytes())
+            })
+            .ok_or_else(|| {
+                format!(
+                    "argument {:?}: Secret {namespace}/{} has no key {:?}",
+                    arg.name, secret_ref.name, secret_ref.key
+                )
+            })?;
+        let value = String::from_utf8(bytes).map_err(|_| {
+            format!(
+                "argument {:?}: Secret {namespace}/{} key {:?} is not UTF-8 text",
+                arg.name, secret_ref.name, secret_ref.key
+            )
+        })?;
+        values.secrets.push(value.clone());
+        values.values.insert(arg.name.clone(), value);
+    }
+    Ok(values)
+}
+
+pub async fn reconcile(run: Arc<AnalysisRun>, ctx: Arc<RunContext>) -> Result<Action, Error> {
+    ctx.stats
+        .analysis_reconciles
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let namespace = run.namespace().unwrap_or_else(|| "default".to_string());
+    let first = assess(&run, jiff::Timestamp::now(), ctx.error_retry);
+    let mut status = first.status;
+    let mut events = first.events;
+    let mut requeue = first.requeue_after;
+    if !first.due.is_empty() {
+        let settings = Settings {
+            default_prometheus_address: ctx.default_prometheus_address.as_deref(),
+        };
+        let args = arg_values(&ctx.client, &namespace, &run).await;
+        let measurements = join_all(first.due.iter().map(|name| {
+            let metric = run.spec.metrics.iter().find(|m| &m.name == name);
+            let (args, settings) = (&args, &settings);
+            async move {
+                let measurement = match (metric, args) {
+                    (Some(metric), Ok(args)) => measure::measure(metric, args, settings).await,
+                    (_, Err(message)) => error_measurement(message.clone()),
+                    (None, _) => {
+                        error_measurement(format!("metric {name:?} is not in the run's spec"))
+                    }
+                };
+                (name.clone(), measurement)
+            }
+        }))
+        .await;
+        for (name, measurement) in measurements {
+            tracing::info!(
+                analysisrun = %run.name_any(), metric = %name, phase = %measurement.phase,
+                value = measurement.value.as_deref().unwrap_or(""), "measurement"
+            );
+            let retention = retention_for(&run, &name);
+            if let Some(result) = status
+                .metric_results
+                .iter_mut()
+                .flatten()
+                .find(|r| r.name == name)
+            {
+                record(result, measurement, retention);
+            }
+        }
+        let mut measured = (*run).clone();
+        measured.status = Some(status);
+        let second = assess(&measured, jiff::Timestamp::now(), ctx.error_retry);
+        status = second.status;
+        events.extend(second.events);
+        requeue = second.requeue_after;
+    }
+    if run.status.as_ref() != Some(&status) {
+        // The status belongs to this reconciler alone; `add /status` replaces it whole without
+        // a resourceVersion, so a concurrent `spec.terminate` patch does not discard measurements.
+        let patch: json_patch::Patch =
+            serde_json::from_value(json!([{"op": "add", "path": "/status", "value": status}]))
+                .map_err(|e| Error::Internal(format!("status patch: {e}")))?;
+        Api::<AnalysisRun>::namespaced(ctx.client.clone(), &namespace)
+            .patch_status(
+                &run.name_any(),
+                &PatchParams::default(),
+                &Patch::<()>::Json(patch),
+            )
+            .await
+            .map_err(|e| Error::from_kube("AnalysisRun", &namespace, &run.name_any(), e))?;
+    }
+    let reference = run.object_ref(&());
+    for event in events {
+        let published = ctx
+            .recorder
+            .publish(
+                &Event {
+                    type_: if event.warning {
+                        EventType::Warning
+                    } else {
+                        EventType::Normal
+                    },
+                    reason: event.reason.clone(),
+                    note: Some(event.message),
+                    action: event.reason,
+                    secondary: None,
+                },
+                &reference,
+            )
+            .await;
+        if let Err(e) = published {
+            tracing::warn!(error = %e, "could not publish AnalysisRun event");
+        }
+    }
+    Ok(match requeue {
+        Some(after) => Action::requeue(after),
+        None if is_completed(&status.phase) => Action::await_change(),
+        None => Action::requeue(Duration::from_secs(60)),
+    })
+}
+
+fn error_measurement(message: String) -> crate::api::analysis::Measurement {
+    let now = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+        jiff::Timestamp::now(),
+    ));
+    crate::api::analysis::Measurement {
+        phase: assess::ERROR.to_string(),
+        message: Some(message),
+        started_at: now.clone(),
+        finished_at: now,
+        ..Default::default()
+    }
+}
+
+pub fn error_policy(run: Arc<AnalysisRun>, error: &Error, ctx: Arc<RunContext>) -> Action {
+    ctx.stats
+        .reconcile_errors
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    tracing::warn!(analysisrun = %run.name_any(), error = %error, "AnalysisRun reconcile failed");
+    Action::requeue(Duration::from_secs(2))
+}
