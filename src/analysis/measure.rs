@@ -131,6 +131,7 @@ async fn measure_prometheus(
         auth,
         range_query: spec.range_query.is_some(),
     };
+    tracing::debug!(metric = %metric.name, query = %redact(&request.query, &args.secrets), "measuring");
     let measured = prometheus::measure(&request)
         .await
         .map_err(|e| e.to_string())?;

@@ -187,7 +187,8 @@ pub async fn measure(req: &PrometheusRequest) -> Result<Measured, ProviderError>
     let client = prometheus_http_query::Client::from(http, base.as_str())
         .map_err(|e| client_error(e.to_string()))?;
 
-    tracing::debug!(address = %address, query = %req.query, "querying Prometheus");
+    // The query may carry Secret values substituted from args; the caller logs a redacted copy.
+    tracing::debug!(address = %address, "querying Prometheus");
     // The deadline covers the whole exchange, fallback and body included, like Argo's context
     // deadline; dropping the exchange on expiry cancels the request.
     let exchange = exchange(&client, &req.query, headers, &address);
