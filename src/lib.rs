@@ -6,6 +6,7 @@ pub mod api;
 pub mod cli;
 pub mod controller;
 pub mod demo;
+pub mod gitops;
 pub mod harness;
 pub mod rollout;
 pub mod traffic;
