@@ -396,6 +396,85 @@ pub struct RolloutStatus {
     pub phase: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// Weir's own state (Git revert, held images); Argo tools ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weir: Option<WeirStatus>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WeirStatus {
+    /// The Git revert of the last aborted revision, recorded before any Git work starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git_revert: Option<GitRevertStatus>,
+    /// Revisions whose images failed: not rolled out again until `retry` or another image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<Vec<HeldRevision>>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GitRevertStatus {
+    /// Pending, Committed, AlreadyReverted, Failed (retried), Conflict (stopped).
+    pub phase: String,
+    /// The aborted revision: its number and pod-template hash.
+    pub revision: String,
+    pub pod_hash: String,
+    /// Containers whose image goes back: (container, bad image, stable image).
+    pub images: Vec<ImageRevert>,
+    /// `analysis`, `progressDeadline` or `manual`.
+    pub cause: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<RevertEvidence>,
+    #[schemars(schema_with = "date_time")]
+    pub requested_at: Time,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "date_time")]
+    pub last_attempt_at: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repo: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    /// The result or the last error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageRevert {
+    pub container: String,
+    pub bad_image: String,
+    pub stable_image: String,
+}
+
+/// What the failed analysis measured, for the commit message.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RevertEvidence {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis_run: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<String>,
+    pub message: String,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HeldRevision {
+    pub pod_hash: String,
+    pub images: Vec<String>,
+    pub reason: String,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]

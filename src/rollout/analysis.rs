@@ -13,7 +13,9 @@ use crate::analysis::template::{
 };
 use crate::api::analysis::AnalysisRun;
 use crate::api::labels::POD_TEMPLATE_HASH;
-use crate::api::rollout::{PauseCondition, RolloutAnalysis, RolloutAnalysisRunStatus};
+use crate::api::rollout::{
+    PauseCondition, RevertEvidence, RolloutAnalysis, RolloutAnalysisRunStatus,
+};
 
 pub const PAUSE_REASON_INCONCLUSIVE: &str = "InconclusiveAnalysisRun";
 const DEFAULT_HISTORY_LIMIT: i32 = 5;
@@ -22,6 +24,8 @@ const DEFAULT_HISTORY_LIMIT: i32 = 5;
 pub struct AnalysisState {
     /// The current step is an analysis step whose run succeeded.
     pub step_successful: bool,
+    /// What the run that aborted the Rollout measured, for the Git revert's commit.
+    pub abort_evidence: Option<RevertEvidence>,
 }
 
 fn label<'a>(run: &'a AnalysisRun, key: &str) -> Option<&'a str> {
@@ -101,11 +105,16 @@ pub fn reconcile(
                 RunKind::Background,
                 revision,
             );
+            state.abort_evidence = failed_evidence(ctx, plan, RunKind::Background);
         }
     }
     if let Some(step_analysis) = ctx.steps.get(index).and_then(|s| s.analysis.as_ref()) {
         state.step_successful =
             drive(ctx, plan, step_analysis, RunKind::Step(index), revision) == Some(SUCCESSFUL);
+        state.abort_evidence = state
+            .abort_evidence
+            .take()
+            .or_else(|| failed_evidence(ctx, plan, RunKind::Step(index)));
     }
     collect_garbage(ctx, plan);
     state
@@ -414,4 +423,41 @@ fn collect_garbage(ctx: &Context, plan: &mut Plan) {
             plan.delete_analysis_runs.push(name(run).to_string());
         }
     }
+}
+
+/// Evidence from the current run of `kind` if it Failed or Errored: the run, the first failing
+/// metric, its last measured value and its conditions.
+fn failed_evidence(ctx: &Context, plan: &mut Plan, kind: RunKind) -> Option<RevertEvidence> {
+    let recorded = entry(plan, kind).as_ref().map(|e| e.name.clone())?;
+    let run = ctx
+        .observed
+        .analysis_runs
+        .iter()
+        .find(|r| name(r) == recorded)?;
+    if !matches!(phase(run), FAILED | ERROR) {
+        return None;
+    }
+    let status = run.status.as_ref()?;
+    let failing = status
+        .metric_results
+        .iter()
+        .flatten()
+        .find(|r| r.dry_run != Some(true) && matches!(r.phase.as_str(), FAILED | ERROR));
+    let metric = failing.and_then(|f| run.spec.metrics.iter().find(|m| m.name == f.name));
+    let condition = metric.map(|m| match (&m.success_condition, &m.failure_condition) {
+        (Some(s), Some(f)) => format!("successCondition: {s}; failureCondition: {f}"),
+        (Some(s), None) => format!("successCondition: {s}"),
+        (None, Some(f)) => format!("failureCondition: {f}"),
+        (None, None) => "no condition".to_string(),
+    });
+    Some(RevertEvidence {
+        analysis_run: Some(recorded),
+        metric: failing.map(|f| f.name.clone()),
+        value: failing.and_then(|f| f.measurements.as_ref()?.last()?.value.clone()),
+        condition,
+        message: status
+            .message
+            .clone()
+            .unwrap_or_else(|| format!("AnalysisRun {}", phase(run))),
+    })
 }

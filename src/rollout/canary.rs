@@ -10,7 +10,7 @@ use super::observed::{
 };
 use super::plan::{EventType, Plan, ReplicaSetUpdate, VirtualServicePatch};
 use super::replicas::{self, BasicState};
-use super::{analysis, status, steps};
+use super::{analysis, gitrevert, status, steps};
 use crate::api::labels::{MANAGED_BY, SCALE_DOWN_DEADLINE};
 use crate::api::rollout::{
     CanaryStep, CanaryStrategy, PauseCondition, Rollout, TrafficWeights, WeightDestination,
@@ -161,7 +161,7 @@ pub fn plan_canary(ctx: &Context, plan: &mut Plan) {
         revision,
     );
     d.aborted = plan.status.abort == Some(true);
-    handle_abort(ctx, plan, &mut d, revision);
+    handle_abort(ctx, plan, &mut d, revision, analysis.abort_evidence.clone());
     let promote_full = promote_full && !d.aborted;
     let manually_paused = ctx.rollout.spec.paused.unwrap_or(false);
 
@@ -196,7 +196,13 @@ pub fn plan_canary(ctx: &Context, plan: &mut Plan) {
     status::finish(ctx, plan, revision, Some(&previous));
 }
 
-fn handle_abort(ctx: &Context, plan: &mut Plan, d: &mut Decision, revision: i64) {
+fn handle_abort(
+    ctx: &Context,
+    plan: &mut Plan,
+    d: &mut Decision,
+    revision: i64,
+    evidence: Option<crate::api::rollout::RevertEvidence>,
+) {
     let st = &mut plan.status;
     if !d.aborted || st.aborted_at.is_some() {
         return;
@@ -222,6 +228,11 @@ fn handle_abort(ctx: &Context, plan: &mut Plan, d: &mut Decision, revision: i64)
         true,
     );
     plan.event(EventType::Warning, REASON_ABORTED, message);
+    let cause = evidence.map_or(
+        gitrevert::AbortCause::Manual,
+        gitrevert::AbortCause::Analysis,
+    );
+    gitrevert::request(ctx, plan, cause, revision);
 }
 
 /// `retry` clears `status.abort`: start again from the first step with fresh AnalysisRuns.
@@ -232,6 +243,8 @@ fn handle_retry(ctx: &Context, plan: &mut Plan, d: &mut Decision) {
     }
     st.aborted_at = None;
     st.abort = None;
+    gitrevert::release(ctx, plan);
+    let st = &mut plan.status;
     if let Some(canary) = st.canary.as_mut() {
         canary.current_step_analysis_run_status = None;
         canary.current_background_analysis_run_status = None;

@@ -4,6 +4,7 @@
 pub mod analysis;
 pub mod canary;
 pub mod conditions;
+pub mod gitrevert;
 pub mod hash;
 mod invalid;
 pub mod observed;

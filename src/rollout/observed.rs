@@ -23,6 +23,8 @@ pub struct Observed {
     pub analysis_runs: Vec<AnalysisRun>,
     /// AnalysisTemplates of the Rollout's namespace and ClusterAnalysisTemplates.
     pub templates: Templates,
+    /// Controller settings for Git reverts (not observed; passed through so plan stays pure).
+    pub revert_settings: crate::rollout::gitrevert::RevertSettings,
 }
 
 pub fn hash_of(rs: &ReplicaSet) -> Option<&str> {

@@ -251,6 +251,12 @@ fn progress_condition(ctx: &Context, plan: &mut Plan, previous: &RolloutStatus, 
             true,
         );
         plan.event(EventType::Warning, REASON_ABORTED, abort_message);
+        super::gitrevert::request(
+            ctx,
+            plan,
+            super::gitrevert::AbortCause::ProgressDeadline(message),
+            revision,
+        );
     } else {
         conditions::set(
             st,

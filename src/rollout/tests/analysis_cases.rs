@@ -466,3 +466,239 @@ fn bad_analysis_references_are_invalid_spec() {
         assert!(!p.touches_cluster_objects(), "{name}");
     }
 }
+
+fn opted_in(sim: &mut Sim) {
+    sim.rollout.metadata.annotations =
+        Some([("weir.dev/git-revert".to_string(), "true".to_string())].into());
+}
+
+fn fail_first_run(sim: &mut Sim) {
+    sim.set_image(V2);
+    sim.run_until(20, |s| !s.observed.analysis_runs.is_empty());
+    let name = sim.run_names()[0].clone();
+    let run = sim
+        .observed
+        .analysis_runs
+        .iter_mut()
+        .find(|r| r.metadata.name.as_deref() == Some(name.as_str()))
+        .unwrap();
+    run.status = Some(crate::api::analysis::AnalysisRunStatus {
+        phase: "Failed".into(),
+        message: Some(
+            "Metric \"success-rate\" assessed Failed due to failed (4) > failureLimit (3)".into(),
+        ),
+        metric_results: Some(vec![crate::api::analysis::MetricResult {
+            name: "success-rate".into(),
+            phase: "Failed".into(),
+            measurements: Some(vec![crate::api::analysis::Measurement {
+                phase: "Failed".into(),
+                value: Some("[0.8]".into()),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }]),
+        ..Default::default()
+    });
+}
+
+#[test]
+fn analysis_abort_records_a_git_revert_with_evidence() {
+    let mut sim = healthy(steps(), None);
+    opted_in(&mut sim);
+    fail_first_run(&mut sim);
+    let p = sim.step();
+    assert_eq!(sim.canary_weight(), 0);
+    let revert = sim
+        .status()
+        .weir
+        .as_ref()
+        .and_then(|w| w.git_revert.clone())
+        .expect("revert requested in the abort's status write");
+    assert_eq!(
+        (
+            revert.phase.as_str(),
+            revert.cause.as_str(),
+            revert.revision.as_str()
+        ),
+        ("Pending", "analysis", "2")
+    );
+    assert_eq!(revert.pod_hash, hash(V2));
+    assert_eq!(revert.images.len(), 1);
+    assert_eq!(
+        (
+            revert.images[0].bad_image.as_str(),
+            revert.images[0].stable_image.as_str()
+        ),
+        (V2, V1)
+    );
+    let evidence = revert.evidence.unwrap();
+    assert_eq!(
+        evidence.analysis_run.as_deref(),
+        Some(format!("web-{}-2-1", hash(V2)).as_str())
+    );
+    assert_eq!(evidence.metric.as_deref(), Some("success-rate"));
+    assert_eq!(evidence.value.as_deref(), Some("[0.8]"));
+    assert_eq!(
+        evidence.condition.as_deref(),
+        Some("successCondition: result[0] >= 0.95")
+    );
+    assert!(evidence.message.contains("failed (4) > failureLimit (3)"));
+    assert!(
+        p.events
+            .iter()
+            .any(|e| e.reason == "GitRevertStarted" && e.message.contains("web:v2 -> web:v1"))
+    );
+    // The request is made once.
+    for _ in 0..3 {
+        assert!(
+            !sim.step()
+                .events
+                .iter()
+                .any(|e| e.reason == "GitRevertStarted")
+        );
+    }
+}
+
+#[test]
+fn revert_needs_opt_in_and_manual_aborts_need_the_setting() {
+    let mut sim = healthy(steps(), None);
+    fail_first_run(&mut sim);
+    sim.step();
+    assert!(sim.status().weir.is_none(), "not opted in");
+
+    let mut sim = healthy(steps(), None);
+    opted_in(&mut sim);
+    sim.set_image(V2);
+    sim.run_until(20, |s| s.status().current_step_index == Some(1));
+    sim.rollout.status.as_mut().unwrap().abort = Some(true);
+    sim.step();
+    assert!(
+        sim.status().weir.is_none(),
+        "manual abort does not revert by default"
+    );
+
+    let mut sim = healthy(steps(), None);
+    opted_in(&mut sim);
+    sim.observed.revert_settings.on_manual_abort = true;
+    sim.set_image(V2);
+    sim.run_until(20, |s| s.status().current_step_index == Some(1));
+    sim.rollout.status.as_mut().unwrap().abort = Some(true);
+    sim.step();
+    let revert = sim
+        .status()
+        .weir
+        .as_ref()
+        .and_then(|w| w.git_revert.clone())
+        .unwrap();
+    assert_eq!(revert.cause, "manual");
+
+    let mut sim = healthy(steps(), None);
+    sim.observed.revert_settings.all_rollouts = true;
+    fail_first_run(&mut sim);
+    sim.step();
+    assert!(
+        sim.status()
+            .weir
+            .as_ref()
+            .and_then(|w| w.git_revert.as_ref())
+            .is_some(),
+        "controller-wide setting"
+    );
+}
+
+#[test]
+fn progress_deadline_abort_reverts_too() {
+    let mut sim = healthy(steps(), None);
+    opted_in(&mut sim);
+    sim.rollout.spec.progress_deadline_seconds = Some(10);
+    sim.rollout.spec.progress_deadline_abort = Some(true);
+    sim.never_ready = Some(V2.into());
+    sim.set_image(V2);
+    sim.run_until(40, |s| s.phase() == "Degraded");
+    let revert = sim
+        .status()
+        .weir
+        .as_ref()
+        .and_then(|w| w.git_revert.clone())
+        .unwrap();
+    assert_eq!(revert.cause, "progressDeadline");
+    assert!(
+        revert
+            .evidence
+            .unwrap()
+            .message
+            .contains("timed out progressing")
+    );
+}
+
+#[test]
+fn a_held_image_does_not_start_a_canary_until_retry() {
+    let mut sim = healthy(steps(), None);
+    opted_in(&mut sim);
+    fail_first_run(&mut sim);
+    sim.step();
+    // Git is reverted and synced: the template is the stable one again.
+    sim.set_image(V1);
+    sim.run_until(20, |s| s.phase() == "Healthy");
+    // An image updater rolls the bad image forward again.
+    let leftover = sim.rs_replicas(&hash(V2)).unwrap_or(0);
+    sim.set_image(V2);
+    let p = sim.step();
+    assert!(
+        p.events
+            .iter()
+            .any(|e| e.reason == "ImageHeld" && e.type_ == EventType::Warning)
+    );
+    for _ in 0..10 {
+        sim.step();
+    }
+    assert_eq!(sim.phase(), "Degraded");
+    assert!(
+        sim.status()
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("is held because revision 2 was aborted (analysis)")
+    );
+    assert!(
+        sim.status()
+            .conditions
+            .iter()
+            .flatten()
+            .any(|c| c.type_ == "Held" && c.status == "True")
+    );
+    assert_eq!(sim.canary_weight(), 0);
+    assert!(
+        sim.rs_replicas(&hash(V2)).unwrap_or(0) <= leftover,
+        "a held image is not scaled up"
+    );
+    sim.run_until(40, |s| s.rs_replicas(&hash(V2)) == Some(0));
+    // retry rolls it out again, with a fresh analysis run.
+    sim.rollout.status.as_mut().unwrap().abort = Some(false);
+    sim.run_until(20, |s| s.canary_weight() == 20);
+    assert!(
+        !sim.status()
+            .conditions
+            .iter()
+            .flatten()
+            .any(|c| c.type_ == "Held")
+    );
+    assert!(
+        sim.status()
+            .weir
+            .as_ref()
+            .and_then(|w| w.held.as_ref())
+            .is_none_or(|h| h.is_empty())
+    );
+}
+
+#[test]
+fn another_image_is_not_held() {
+    let mut sim = healthy(steps(), None);
+    opted_in(&mut sim);
+    fail_first_run(&mut sim);
+    sim.step();
+    sim.set_image("web:v3");
+    sim.run_until(20, |s| s.canary_weight() == 20);
+    assert_ne!(sim.phase(), "Degraded");
+}

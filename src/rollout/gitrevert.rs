@@ -1,0 +1,192 @@
+//! Deciding a Git revert (pure): when an abort qualifies and the Rollout opted in, record the
+//! request in status (before any Git work, so a restarted controller resumes it) and hold the
+//! failed images so an image updater rolling them forward does not start a canary again.
+
+use super::canary::Context;
+use super::conditions::{self, PROGRESSING, REASON_ABORTED};
+use super::plan::{EventType, Plan};
+use crate::api::rollout::{GitRevertStatus, HeldRevision, ImageRevert, RevertEvidence, WeirStatus};
+use k8s_openapi::api::core::v1::PodTemplateSpec;
+
+pub const ANNOTATION_GIT_REVERT: &str = "weir.dev/git-revert";
+pub const CONDITION_HELD: &str = "Held";
+pub const PHASE_PENDING: &str = "Pending";
+
+/// Why the canary was aborted.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AbortCause {
+    Analysis(RevertEvidence),
+    ProgressDeadline(String),
+    Manual,
+}
+
+/// Controller-wide Git revert settings the planner needs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RevertSettings {
+    /// Revert every Rollout, not only those annotated `weir.dev/git-revert: "true"`.
+    pub all_rollouts: bool,
+    /// Also revert after a manual `abort`.
+    pub on_manual_abort: bool,
+}
+
+fn images(template: &PodTemplateSpec) -> Vec<(String, String)> {
+    template
+        .spec
+        .iter()
+        .flat_map(|s| {
+            s.init_containers
+                .iter()
+                .flatten()
+                .chain(s.containers.iter())
+        })
+        .map(|c| (c.name.clone(), c.image.clone().unwrap_or_default()))
+        .collect()
+}
+
+/// Records a revert request for the current revision if the abort qualifies.
+pub fn request(ctx: &Context, plan: &mut Plan, cause: AbortCause, revision: i64) {
+    let opted_in = ctx.observed.revert_settings.all_rollouts
+        || ctx
+            .rollout
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(ANNOTATION_GIT_REVERT))
+            .is_some_and(|v| v == "true");
+    if !opted_in || (cause == AbortCause::Manual && !ctx.observed.revert_settings.on_manual_abort) {
+        return;
+    }
+    let weir = plan.status.weir.get_or_insert_with(WeirStatus::default);
+    if weir
+        .git_revert
+        .as_ref()
+        .is_some_and(|r| r.pod_hash == ctx.hash)
+    {
+        return;
+    }
+    let Some(stable) = plan
+        .status
+        .stable_rs
+        .as_deref()
+        .and_then(|h| ctx.rs_by_hash(h))
+    else {
+        return;
+    };
+    let stable_images = stable
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.as_ref())
+        .map(images)
+        .unwrap_or_default();
+    let reverts: Vec<ImageRevert> = images(ctx.template)
+        .into_iter()
+        .filter_map(|(container, bad)| {
+            let stable_image = stable_images
+                .iter()
+                .find(|(c, _)| *c == container)?
+                .1
+                .clone();
+            (stable_image != bad).then(|| ImageRevert {
+                container,
+                bad_image: bad,
+                stable_image,
+            })
+        })
+        .collect();
+    if reverts.is_empty() {
+        return;
+    }
+    let (cause_name, evidence) = match cause {
+        AbortCause::Analysis(evidence) => ("analysis", Some(evidence)),
+        AbortCause::ProgressDeadline(message) => (
+            "progressDeadline",
+            Some(RevertEvidence {
+                message,
+                ..Default::default()
+            }),
+        ),
+        AbortCause::Manual => ("manual", None),
+    };
+    let summary = reverts
+        .iter()
+        .map(|r| format!("{} -> {}", r.bad_image, r.stable_image))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let held_images: Vec<String> = reverts.iter().map(|r| r.bad_image.clone()).collect();
+    let weir = plan.status.weir.get_or_insert_with(WeirStatus::default);
+    weir.git_revert = Some(GitRevertStatus {
+        phase: PHASE_PENDING.into(),
+        revision: revision.to_string(),
+        pod_hash: ctx.hash.clone(),
+        images: reverts,
+        cause: cause_name.into(),
+        evidence,
+        requested_at: ctx.now_time.clone(),
+        attempts: None,
+        last_attempt_at: None,
+        repo: None,
+        file: None,
+        branch: None,
+        commit: None,
+        message: None,
+    });
+    let held = weir.held.get_or_insert_with(Vec::new);
+    held.retain(|h| h.pod_hash != ctx.hash);
+    held.push(HeldRevision {
+        pod_hash: ctx.hash.clone(),
+        images: held_images,
+        reason: format!("revision {revision} was aborted ({cause_name})"),
+    });
+    plan.event(EventType::Normal, "GitRevertStarted", format!("Reverting {summary} in Git: the canary of revision {revision} was aborted ({cause_name})"));
+}
+
+/// A new revision whose template is a held one: stay aborted instead of starting a canary.
+pub fn hold_if_held(ctx: &Context, plan: &mut Plan, revision: i64) -> bool {
+    let held = plan
+        .status
+        .weir
+        .as_ref()
+        .and_then(|w| w.held.as_ref())
+        .and_then(|h| h.iter().find(|h| h.pod_hash == ctx.hash))
+        .cloned();
+    let Some(held) = held else {
+        conditions::remove(&mut plan.status, CONDITION_HELD);
+        return false;
+    };
+    let message = format!(
+        "Rollout aborted update to revision {revision}: image {} is held because {}; run `kubectl weir retry rollout {}` to roll it out again, or change the image",
+        held.images.join(", "),
+        held.reason,
+        ctx.name
+    );
+    plan.status.abort = Some(true);
+    plan.status.aborted_at = Some(ctx.now_time.clone());
+    conditions::set(
+        &mut plan.status,
+        PROGRESSING,
+        "False",
+        REASON_ABORTED,
+        &message,
+        &ctx.now_time,
+        true,
+    );
+    conditions::set(
+        &mut plan.status,
+        CONDITION_HELD,
+        "True",
+        "ImageHeld",
+        &message,
+        &ctx.now_time,
+        false,
+    );
+    plan.event(EventType::Warning, "ImageHeld", message);
+    true
+}
+
+/// `retry` rolls a held revision out again.
+pub fn release(ctx: &Context, plan: &mut Plan) {
+    if let Some(held) = plan.status.weir.as_mut().and_then(|w| w.held.as_mut()) {
+        held.retain(|h| h.pod_hash != ctx.hash);
+    }
+    conditions::remove(&mut plan.status, CONDITION_HELD);
+}
