@@ -496,3 +496,53 @@ async fn deleting_the_rollout_restores_service_selectors() {
     assert!(!annotations.contains_key("argo-rollouts.argoproj.io/managed-by-rollouts"));
     bed.finish().await;
 }
+
+#[tokio::test]
+async fn restart_at_replaces_every_pod() {
+    let (bed, h1) = healthy(STEPS).await;
+    let api: kube::Api<k8s_openapi::api::core::v1::Pod> =
+        kube::Api::namespaced(bed.client.clone(), &bed.ns);
+    let before: Vec<String> = api
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|p| p.metadata.name)
+        .collect();
+    assert_eq!(before.len(), 4);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let now = jiff::Timestamp::now();
+    bed.merge_patch_rollout("web", json!({"spec": {"restartAt": now.to_string()}}))
+        .await;
+    let done = bed
+        .wait_rollout("web", "restarted", |r| {
+            r.status
+                .as_ref()
+                .and_then(|s| s.restarted_at.as_ref())
+                .is_some()
+                && phase(r) == "Healthy"
+        })
+        .await;
+    assert_eq!(done.status.and_then(|s| s.stable_rs), Some(h1));
+    let after: Vec<String> = api
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|p| p.metadata.name)
+        .collect();
+    assert_eq!(after.len(), 4);
+    assert!(
+        after.iter().all(|p| !before.contains(p)),
+        "every pod was replaced: {before:?} -> {after:?}"
+    );
+    assert!(
+        bed.events()
+            .await
+            .iter()
+            .any(|(reason, _)| reason == "RestartingPods")
+    );
+    bed.finish().await;
+}

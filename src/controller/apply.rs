@@ -108,6 +108,16 @@ impl Writer<'_> {
                 Err(e) => return Err(Error::from_kube("ReplicaSet", &namespace, name, e)),
             }
         }
+        let pods: Api<k8s_openapi::api::core::v1::Pod> =
+            Api::namespaced(self.client.clone(), &namespace);
+        for name in &plan.evict_pods {
+            match pods.evict(name, &Default::default()).await {
+                Ok(_) => writes.objects += 1,
+                // Gone already, or a PodDisruptionBudget says not now: the next reconcile retries.
+                Err(kube::Error::Api(status)) if status.code == 404 || status.code == 429 => {}
+                Err(e) => return Err(Error::from_kube("Pod", &namespace, name, e)),
+            }
+        }
         let runs: Api<AnalysisRun> = Api::namespaced(self.client.clone(), &namespace);
         for run in &plan.create_analysis_runs {
             let name = run.name_any();

@@ -181,7 +181,18 @@ pub async fn run(
         (None, None)
     };
 
+    let (pod_reader, pod_writer) = reflector::store();
+    let pod_watch = watcher(
+        api::<k8s_openapi::api::core::v1::Pod>(&client, &config.namespace),
+        watcher::Config::default().labels(POD_TEMPLATE_HASH),
+    );
+    // Pod changes reach Rollouts through their ReplicaSets' status; this stream only fills the store.
+    let pod_stream = reflector(pod_writer, pod_watch)
+        .default_backoff()
+        .touched_objects();
+
     let stores = Stores {
+        pods: pod_reader,
         analysis_runs: ar_reader,
         analysis_templates: at_reader,
         cluster_analysis_templates: cat_reader,
@@ -220,6 +231,7 @@ pub async fn run(
     );
     let shutdown = shutdown.shared();
     let shutdown_runs = shutdown.clone();
+    let shutdown_pods = shutdown.clone();
     let sweeper = cleanup_loop(
         client.clone(),
         rollouts.clone(),
@@ -325,7 +337,13 @@ pub async fn run(
             tracing::debug!(error = %e, "AnalysisRun reconcile did not complete");
         }
     });
-    futures::join!(controller, runs, sweeper);
+    let pods = async move {
+        tokio::select! {
+            _ = pod_stream.for_each(|_| futures::future::ready(())) => {}
+            _ = shutdown_pods => {}
+        }
+    };
+    futures::join!(controller, runs, sweeper, pods);
 }
 
 /// Whether the Rollout's steps or background analysis name this template.
@@ -381,6 +399,7 @@ async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, E
         let _ = stores.virtual_services.wait_until_ready().await;
         let _ = stores.destination_rules.wait_until_ready().await;
         let _ = stores.analysis_runs.wait_until_ready().await;
+        let _ = stores.pods.wait_until_ready().await;
         let _ = stores.analysis_templates.wait_until_ready().await;
         if let Some(cluster) = &stores.cluster_analysis_templates {
             let _ = cluster.wait_until_ready().await;

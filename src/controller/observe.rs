@@ -14,6 +14,8 @@ use kube::runtime::reflector::{ObjectRef, Store};
 
 #[derive(Clone)]
 pub struct Stores {
+    /// Pods carrying the pod-template-hash label (the pods of Rollout ReplicaSets).
+    pub pods: Store<k8s_openapi::api::core::v1::Pod>,
     pub analysis_runs: Store<AnalysisRun>,
     pub analysis_templates: Store<AnalysisTemplate>,
     /// None in namespaced mode, which may not read cluster-scoped objects.
@@ -58,6 +60,23 @@ pub fn observe(rollout: &Rollout, stores: &Stores) -> Observed {
         analysis_runs,
         ..Default::default()
     };
+    let rs_uids: Vec<String> = observed
+        .replica_sets
+        .iter()
+        .filter_map(|rs| rs.metadata.uid.clone())
+        .collect();
+    observed.pods = stores
+        .pods
+        .state()
+        .into_iter()
+        .filter(|pod| pod.namespace().as_deref() == Some(namespace.as_str()))
+        .filter(|pod| {
+            pod.owner_references()
+                .iter()
+                .any(|o| rs_uids.contains(&o.uid))
+        })
+        .map(|pod| (*pod).clone())
+        .collect();
     observed.templates.namespaced = stores
         .analysis_templates
         .state()

@@ -80,7 +80,11 @@ fn parse_path(path: &str) -> Result<Route, ApiError> {
     if resource.cluster_scoped() && namespace.is_some() {
         return Err(no_route());
     }
-    if subresource.is_some_and(|sub| sub != "status" || !resource.has_status()) {
+    // `status` for kinds that have it; `eviction` (the Eviction API) for pods.
+    let supported = |sub: &str| {
+        (sub == "status" && resource.has_status()) || (sub == "eviction" && plural == "pods")
+    };
+    if subresource.is_some_and(|sub| !supported(sub)) {
         return Err(no_route());
     }
     Ok(Route::Resource(Target {
@@ -236,6 +240,17 @@ async fn serve(state: &AppState, target: &Target, request: Request) -> Result<Re
             .get(res, namespace, name)
             .map(|obj| view.object(StatusCode::OK, &obj))
             .ok_or_else(|| ApiError::not_found(&res.qualified(), name)),
+        (&Method::POST, Some(name))
+            if writable && target.subresource.as_deref() == Some("eviction") =>
+        {
+            // No PodDisruptionBudgets here: an eviction always succeeds and deletes the pod.
+            state.store.delete(res, namespace, name, false)?;
+            Ok((
+                StatusCode::CREATED,
+                Json(json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201})),
+            )
+                .into_response())
+        }
         (&Method::POST, None) if writable => {
             let obj = state
                 .store

@@ -192,6 +192,7 @@ pub fn plan_canary(ctx: &Context, plan: &mut Plan) {
         );
     }
     scale_replica_sets(ctx, plan, &d, &counts);
+    super::restart::plan_restart(ctx, plan);
     plan.status.current_step_index = (len > 0).then_some(d.index as i32);
     status::finish(ctx, plan, revision, Some(&previous));
 }

@@ -108,6 +108,9 @@ pub fn phase(
     if let Some(pause) = status.pause_conditions.iter().flatten().next() {
         return (PHASE_PAUSED, pause.reason.clone());
     }
+    if spec.restart_at.is_some() && spec.restart_at != status.restarted_at {
+        return (PHASE_PROGRESSING, "rollout is restarting".to_string());
+    }
     let replicas = spec.replicas.unwrap_or(1);
     let updated = status.updated_replicas.unwrap_or(0);
     if updated < replicas {

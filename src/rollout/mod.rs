@@ -10,6 +10,7 @@ mod invalid;
 pub mod observed;
 pub mod plan;
 pub mod replicas;
+mod restart;
 mod revision;
 mod status;
 pub mod steps;

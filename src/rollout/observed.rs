@@ -19,6 +19,8 @@ pub struct Observed {
     pub virtual_services: BTreeMap<(String, String), Value>,
     /// The DestinationRule named by the Rollout, as stored JSON.
     pub destination_rule: Option<Value>,
+    /// Pods of the Rollout's ReplicaSets (for `restartAt`).
+    pub pods: Vec<k8s_openapi::api::core::v1::Pod>,
     /// AnalysisRuns owned by the Rollout.
     pub analysis_runs: Vec<AnalysisRun>,
     /// AnalysisTemplates of the Rollout's namespace and ClusterAnalysisTemplates.

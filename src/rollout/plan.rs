@@ -53,6 +53,8 @@ pub struct Plan {
     pub virtual_service_patches: Vec<VirtualServicePatch>,
     pub replica_set_updates: Vec<ReplicaSetUpdate>,
     pub delete_replica_sets: Vec<String>,
+    /// Pods to evict for `spec.restartAt`.
+    pub evict_pods: Vec<String>,
     pub create_analysis_runs: Vec<AnalysisRun>,
     /// Runs to stop (`spec.terminate: true`).
     pub terminate_analysis_runs: Vec<String>,
@@ -92,6 +94,7 @@ impl Plan {
             || !self.virtual_service_patches.is_empty()
             || !self.replica_set_updates.is_empty()
             || !self.delete_replica_sets.is_empty()
+            || !self.evict_pods.is_empty()
             || !self.create_analysis_runs.is_empty()
             || !self.terminate_analysis_runs.is_empty()
             || !self.delete_analysis_runs.is_empty()

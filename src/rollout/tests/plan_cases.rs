@@ -621,3 +621,60 @@ fn invalid_specs_touch_nothing_and_recover() {
         assert!(p.create_replica_set.is_some(), "{name}: did not proceed");
     }
 }
+
+fn pod(
+    name: &str,
+    hash_of_image: &str,
+    created: i64,
+    ready: bool,
+) -> k8s_openapi::api::core::v1::Pod {
+    serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name, "namespace": NS, "creationTimestamp": t(created).to_string(),
+                     "labels": {"app": "web", "rollouts-pod-template-hash": hash(hash_of_image)}},
+        "status": {"conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}]}
+    }))
+    .unwrap()
+}
+
+#[test]
+fn restart_at_evicts_old_pods_within_max_unavailable() {
+    let mut sim = healthy_host(steps());
+    let pods: Vec<_> = (0..10)
+        .map(|i| pod(&format!("web-{i}"), V1, 0, true))
+        .collect();
+    sim.observed.pods = pods.clone();
+    let restart_at = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(t(100));
+    sim.rollout.spec.restart_at = Some(restart_at.clone());
+
+    let early = plan(&sim.rollout, &sim.observed, t(50));
+    assert!(early.evict_pods.is_empty());
+    assert_eq!(
+        early.requeue_after,
+        Some(std::time::Duration::from_secs(50))
+    );
+
+    let due = plan(&sim.rollout, &sim.observed, t(100));
+    assert_eq!(
+        due.evict_pods,
+        ["web-0", "web-1"],
+        "maxUnavailable 25% of 10 = 2"
+    );
+    assert_eq!(due.status.phase.as_deref(), Some("Progressing"));
+    assert_eq!(due.status.message.as_deref(), Some("rollout is restarting"));
+
+    sim.observed.pods[0] = pod("web-0", V1, 0, false);
+    let one_down = plan(&sim.rollout, &sim.observed, t(100));
+    assert_eq!(
+        one_down.evict_pods.len(),
+        1,
+        "an unavailable pod uses the budget"
+    );
+
+    sim.observed.pods = (0..10)
+        .map(|i| pod(&format!("web-new-{i}"), V1, 101, true))
+        .collect();
+    let done = plan(&sim.rollout, &sim.observed, t(110));
+    assert!(done.evict_pods.is_empty());
+    assert_eq!(done.status.restarted_at, Some(restart_at));
+    assert!(done.events.iter().any(|e| e.reason == "RolloutRestarted"));
+}
