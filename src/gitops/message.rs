@@ -27,15 +27,28 @@ Weir-Revert-Id: {{revert_id}}
 
 /// The marker that makes a revert exactly-once: a commit carrying it is never made twice.
 pub fn revert_id(namespace: &str, rollout: &str, request: &GitRevertStatus) -> String {
-    format!("{namespace}/{rollout}/{}/{}", request.revision, request.pod_hash)
+    format!(
+        "{namespace}/{rollout}/{}/{}",
+        request.revision, request.pod_hash
+    )
 }
 
 /// Values for the template's placeholders.
-pub fn fields(namespace: &str, rollout: &str, request: &GitRevertStatus) -> BTreeMap<&'static str, String> {
+pub fn fields(
+    namespace: &str,
+    rollout: &str,
+    request: &GitRevertStatus,
+) -> BTreeMap<&'static str, String> {
     let evidence = request.evidence.clone().unwrap_or_default();
     let none = || "-".to_string();
     let join = |f: fn(&crate::api::rollout::ImageRevert) -> &String| {
-        request.images.iter().map(f).cloned().collect::<Vec<_>>().join(", ")
+        request
+            .images
+            .iter()
+            .map(f)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ")
     };
     BTreeMap::from([
         ("namespace", namespace.to_string()),
@@ -48,7 +61,14 @@ pub fn fields(namespace: &str, rollout: &str, request: &GitRevertStatus) -> BTre
         ("metric", evidence.metric.unwrap_or_else(none)),
         ("value", evidence.value.unwrap_or_else(none)),
         ("condition", evidence.condition.unwrap_or_else(none)),
-        ("reason", if evidence.message.is_empty() { "aborted by hand".to_string() } else { evidence.message }),
+        (
+            "reason",
+            if evidence.message.is_empty() {
+                "aborted by hand".to_string()
+            } else {
+                evidence.message
+            },
+        ),
         ("revert_id", revert_id(namespace, rollout, request)),
     ])
 }
@@ -85,14 +105,20 @@ mod tests {
             phase: "Pending".into(),
             revision: "2".into(),
             pod_hash: "abc".into(),
-            images: vec![ImageRevert { container: "app".into(), bad_image: "app:v2".into(), stable_image: "app:v1".into() }],
+            images: vec![ImageRevert {
+                container: "app".into(),
+                bad_image: "app:v2".into(),
+                stable_image: "app:v1".into(),
+            }],
             cause: "analysis".into(),
             evidence: Some(RevertEvidence {
                 analysis_run: Some("web-abc-2-1".into()),
                 metric: Some("success-rate".into()),
                 value: Some("[0.8]".into()),
                 condition: Some("successCondition: result[0] >= 0.95".into()),
-                message: "Metric \"success-rate\" assessed Failed due to failed (4) > failureLimit (3)".into(),
+                message:
+                    "Metric \"success-rate\" assessed Failed due to failed (4) > failureLimit (3)"
+                        .into(),
             }),
             requested_at: Time(jiff::Timestamp::UNIX_EPOCH),
             attempts: None,
@@ -120,14 +146,23 @@ mod tests {
             "Weir-Reverted-Image: app:v2",
             "Weir-Revert-Id: prod/web/2/abc",
         ] {
-            assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
         }
         assert!(!text.contains("{{"));
     }
 
     #[test]
     fn custom_templates_keep_the_revert_id() {
-        let text = render("rollback {{rollout}} ({{bad_image}})", &fields("prod", "web", &request()));
-        assert_eq!(text, "rollback web (app:v2)\n\nWeir-Revert-Id: prod/web/2/abc\n");
+        let text = render(
+            "rollback {{rollout}} ({{bad_image}})",
+            &fields("prod", "web", &request()),
+        );
+        assert_eq!(
+            text,
+            "rollback web (app:v2)\n\nWeir-Revert-Id: prod/web/2/abc\n"
+        );
     }
 }

@@ -47,14 +47,25 @@ pub enum Credentials {
     Basic { username: String, password: String },
     /// SSH private key (PEM/OpenSSH text), optional passphrase, and known_hosts lines that the
     /// server's host key must match (no known_hosts means the connection is refused).
-    SshKey { username: String, private_key: String, passphrase: Option<String>, known_hosts: Option<String> },
+    SshKey {
+        username: String,
+        private_key: String,
+        passphrase: Option<String>,
+        known_hosts: Option<String>,
+    },
 }
 
 impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Credentials::Basic { username, .. } => write!(f, "Basic {{ username: {username:?}, password: ***** }}"),
-            Credentials::SshKey { username, known_hosts, .. } => write!(
+            Credentials::Basic { username, .. } => {
+                write!(f, "Basic {{ username: {username:?}, password: ***** }}")
+            }
+            Credentials::SshKey {
+                username,
+                known_hosts,
+                ..
+            } => write!(
                 f,
                 "SshKey {{ username: {username:?}, private_key: *****, known_hosts: {} }}",
                 if known_hosts.is_some() { "set" } else { "none" }
