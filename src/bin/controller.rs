@@ -29,6 +29,26 @@ struct Args {
     /// Prometheus address for metrics that set none.
     #[arg(long, env = "ARGO_ROLLOUTS_PROMETHEUS_ADDRESS")]
     prometheus_address: Option<String>,
+    /// Revert the image in Git for every Rollout, not only those annotated weir.dev/git-revert: "true".
+    #[arg(long)]
+    git_revert_all: bool,
+    /// Also revert in Git after a manual abort (analysis and progress-deadline aborts always do).
+    #[arg(long)]
+    git_revert_on_manual_abort: bool,
+    /// Author of revert commits.
+    #[arg(long, default_value = "Weir")]
+    git_author_name: String,
+    #[arg(long, default_value = "weir@weir.dev")]
+    git_author_email: String,
+    /// File with a commit message template ({{rollout}}, {{bad_image}}, {{stable_image}}, {{analysis_run}}, {{metric}}, {{value}}, {{condition}}, ...).
+    #[arg(long)]
+    git_commit_message_file: Option<std::path::PathBuf>,
+    /// Directory for the local clones of reverted repositories.
+    #[arg(long, env = "WEIR_GIT_CACHE_DIR")]
+    git_cache_dir: Option<std::path::PathBuf>,
+    /// Namespace of Argo CD's Applications and repository Secrets.
+    #[arg(long, default_value = "argocd")]
+    argocd_namespace: String,
     /// Log format: text or json.
     #[arg(long, default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
@@ -83,6 +103,25 @@ async fn main() -> anyhow::Result<()> {
             istio_api_version: args.istio_api_version,
             concurrency: args.concurrency,
             prometheus_address: args.prometheus_address,
+            revert_settings: weir::rollout::gitrevert::RevertSettings {
+                all_rollouts: args.git_revert_all,
+                on_manual_abort: args.git_revert_on_manual_abort,
+            },
+            revert: weir::gitops::revert::RevertConfig {
+                cache_dir: args
+                    .git_cache_dir
+                    .unwrap_or_else(|| std::env::temp_dir().join("weir-git-cache")),
+                argocd_namespace: args.argocd_namespace,
+                author_name: args.git_author_name,
+                author_email: args.git_author_email,
+                message_template: match &args.git_commit_message_file {
+                    Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
+                        anyhow::anyhow!("--git-commit-message-file {}: {e}", path.display())
+                    })?),
+                    None => None,
+                },
+                ..Default::default()
+            },
             ..Default::default()
         },
         shutdown,

@@ -6,6 +6,7 @@ mod analysis_run;
 mod apply;
 pub mod cleanup;
 pub mod error;
+mod git_revert;
 pub mod observe;
 
 use crate::api::analysis::{AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate};
@@ -54,6 +55,10 @@ pub struct Config {
     pub prometheus_address: Option<String>,
     /// Wait before re-measuring after an Error measurement (Argo: 10 s).
     pub analysis_error_retry: Duration,
+    /// Which aborts revert the image in Git.
+    pub revert_settings: crate::rollout::gitrevert::RevertSettings,
+    /// How reverts are committed (author, message, cache, retries).
+    pub revert: crate::gitops::revert::RevertConfig,
     pub stats: Arc<Stats>,
 }
 
@@ -66,6 +71,8 @@ impl Default for Config {
             instance: "weir-controller".to_string(),
             prometheus_address: None,
             analysis_error_retry: crate::analysis::assess::DEFAULT_ERROR_RETRY,
+            revert_settings: Default::default(),
+            revert: Default::default(),
             stats: Arc::default(),
         }
     }
@@ -73,6 +80,7 @@ impl Default for Config {
 
 struct Context {
     stats: Arc<Stats>,
+    revert_settings: crate::rollout::gitrevert::RevertSettings,
     client: Client,
     recorder: Recorder,
     stores: Stores,
@@ -211,6 +219,7 @@ pub async fn run(
         },
     );
     let context = Arc::new(Context {
+        revert_settings: config.revert_settings,
         stats: config.stats.clone(),
         client: client.clone(),
         recorder,
@@ -232,6 +241,7 @@ pub async fn run(
     let shutdown = shutdown.shared();
     let shutdown_runs = shutdown.clone();
     let shutdown_pods = shutdown.clone();
+    let shutdown_reverts = shutdown.clone();
     let sweeper = cleanup_loop(
         client.clone(),
         rollouts.clone(),
@@ -343,7 +353,20 @@ pub async fn run(
             _ = shutdown_pods => {}
         }
     };
-    futures::join!(controller, runs, sweeper, pods);
+    let reverts = git_revert::revert_loop(
+        client.clone(),
+        rollouts.clone(),
+        Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: config.instance.clone(),
+                instance: None,
+            },
+        ),
+        config.revert.clone(),
+        shutdown_reverts,
+    );
+    futures::join!(controller, runs, sweeper, pods, reverts);
 }
 
 /// Whether the Rollout's steps or background analysis name this template.
@@ -408,7 +431,8 @@ async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, E
     tokio::time::timeout(CACHE_SYNC_TIMEOUT, ready)
         .await
         .map_err(|_| Error::CacheNotReady(CACHE_SYNC_TIMEOUT))?;
-    let observed = observe::observe(&rollout, stores);
+    let mut observed = observe::observe(&rollout, stores);
+    observed.revert_settings = ctx.revert_settings;
     let plan = crate::rollout::plan(&rollout, &observed, jiff::Timestamp::now());
     let span = tracing::info_span!(
         "reconcile",

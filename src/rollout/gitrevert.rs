@@ -86,7 +86,7 @@ pub fn request(ctx: &Context, plan: &mut Plan, cause: AbortCause, revision: i64)
                 .find(|(c, _)| *c == container)?
                 .1
                 .clone();
-            (stable_image != bad).then(|| ImageRevert {
+            (stable_image != bad).then_some(ImageRevert {
                 container,
                 bad_image: bad,
                 stable_image,
