@@ -2,10 +2,10 @@
 //! the Rollout is synced from, changing exactly one scalar, with a commit carrying the evidence.
 
 pub mod discover;
+pub mod edit;
 pub mod git;
+pub mod image_ref;
+pub mod locate;
 pub mod message;
 pub mod revert;
 pub mod source;
-pub mod edit;
-pub mod image_ref;
-pub mod locate;

@@ -123,11 +123,19 @@ pub async fn run(
     };
     // libgit2's network timeouts cannot be set safely once threads run; bound the job here.
     // A timed-out job keeps its blocking thread until the OS gives up on the connection.
-    let result = match tokio::time::timeout(GIT_JOB_TIMEOUT, tokio::task::spawn_blocking(move || job.run())).await {
+    let result = match tokio::time::timeout(
+        GIT_JOB_TIMEOUT,
+        tokio::task::spawn_blocking(move || job.run()),
+    )
+    .await
+    {
         Ok(result) => result,
         Err(_) => {
             next.phase = PHASE_FAILED.into();
-            next.message = Some(format!("the Git operation did not finish within {} s; will retry", GIT_JOB_TIMEOUT.as_secs()));
+            next.message = Some(format!(
+                "the Git operation did not finish within {} s; will retry",
+                GIT_JOB_TIMEOUT.as_secs()
+            ));
             return next;
         }
     };
