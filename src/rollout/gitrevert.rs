@@ -147,7 +147,7 @@ pub fn hold_if_held(ctx: &Context, plan: &mut Plan, revision: i64) -> bool {
         .weir
         .as_ref()
         .and_then(|w| w.held.as_ref())
-        .and_then(|h| h.iter().find(|h| h.pod_hash == ctx.hash))
+        .and_then(|h| h.iter().find(|h| holds(h, ctx)))
         .cloned();
     let Some(held) = held else {
         conditions::remove(&mut plan.status, CONDITION_HELD);
@@ -186,7 +186,16 @@ pub fn hold_if_held(ctx: &Context, plan: &mut Plan, revision: i64) -> bool {
 /// `retry` rolls a held revision out again.
 pub fn release(ctx: &Context, plan: &mut Plan) {
     if let Some(held) = plan.status.weir.as_mut().and_then(|w| w.held.as_mut()) {
-        held.retain(|h| h.pod_hash != ctx.hash);
+        held.retain(|h| !holds(h, ctx));
     }
     conditions::remove(&mut plan.status, CONDITION_HELD);
+}
+
+/// The same template, or any container declaring a held image (other fields may have changed
+/// alongside it).
+fn holds(held: &HeldRevision, ctx: &Context) -> bool {
+    held.pod_hash == ctx.hash
+        || images(ctx.template)
+            .iter()
+            .any(|(_, image)| held.images.contains(image))
 }

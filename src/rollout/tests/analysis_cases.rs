@@ -702,3 +702,23 @@ fn another_image_is_not_held() {
     sim.run_until(20, |s| s.canary_weight() == 20);
     assert_ne!(sim.phase(), "Degraded");
 }
+
+#[test]
+fn a_held_image_is_held_even_if_other_fields_change() {
+    let mut sim = healthy(steps(), None);
+    opted_in(&mut sim);
+    fail_first_run(&mut sim);
+    sim.step();
+    sim.set_image(V1);
+    sim.run_until(20, |s| s.phase() == "Healthy");
+    sim.set_image(V2);
+    let template = sim.rollout.spec.template.as_mut().unwrap();
+    template.metadata.as_mut().unwrap().annotations =
+        Some([("rolled".to_string(), "again".to_string())].into());
+    let p = sim.step();
+    assert!(
+        p.events.iter().any(|e| e.reason == "ImageHeld"),
+        "{:?}",
+        p.events
+    );
+}
