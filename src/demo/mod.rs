@@ -1,20 +1,26 @@
-//! `weir demo`: the real controller against the embedded API server. A healthy release steps
-//! through its weights to promotion; then a release whose pods never become ready hits its
-//! progress deadline, is aborted, and all traffic snaps back to stable. Every claim the demo
-//! prints is checked; a failed check makes it exit non-zero.
+//! `weir demo`: the real controller against the embedded API server, a built-in metrics
+//! source whose error rate the demo controls, and a temporary Git repository. A healthy release
+//! steps through its weights and analysis to promotion; a bad release fails analysis, traffic
+//! snaps back to stable, and the revert commit appears in the repository; syncing it
+//! fast-tracks back to stable. Every claim the demo prints is checked; a failed check makes it
+//! exit non-zero.
 
+mod metrics;
+mod repo;
 pub mod timeline;
 
-use crate::api::Rollout;
+use crate::api::{AnalysisRun, Rollout};
 use crate::harness::{ApiServer, HarnessConfig};
 use crate::rollout::steps::describe;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
+use metrics::MetricsSource;
+use repo::{DemoRepo, OVERLAY, overlay};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use timeline::{Snapshot, render};
 
-const MANIFESTS: &str = r#"
+const ROUTING: &str = r#"
 apiVersion: v1
 kind: Service
 metadata: {name: web-stable, namespace: default}
@@ -40,17 +46,40 @@ spec:
       weight: 0
 ---
 apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: error-rate, namespace: default}
+spec:
+  metrics:
+  - name: error-rate
+    interval: 1s
+    count: 3
+    successCondition: result[0] < 0.05
+    failureLimit: 1
+    provider:
+      prometheus:
+        query: sum(rate(http_requests_total{service="web",code=~"5.."}[1m])) / sum(rate(http_requests_total{service="web"}[1m]))
+"#;
+
+fn rollout(repo_url: &str) -> String {
+    format!(
+        r#"
+apiVersion: argoproj.io/v1alpha1
 kind: Rollout
-metadata: {name: web, namespace: default}
+metadata:
+  name: web
+  namespace: default
+  annotations:
+    weir.dev/git-revert: "true"
+    weir.dev/git-repo: {repo_url}
+    weir.dev/git-branch: main
+    weir.dev/git-path: deploy
 spec:
   replicas: 5
-  progressDeadlineSeconds: 4
-  progressDeadlineAbort: true
-  selector: {matchLabels: {app: web}}
+  selector: {{matchLabels: {{app: web}}}}
   template:
-    metadata: {labels: {app: web}}
+    metadata: {{labels: {{app: web}}}}
     spec:
-      containers: [{name: web, image: "example.com/web:v1"}]
+      containers: [{{name: web, image: "example.com/web:v1"}}]
   strategy:
     canary:
       canaryService: web-canary
@@ -59,29 +88,35 @@ spec:
       abortScaleDownDelaySeconds: 2
       trafficRouting:
         istio:
-          virtualService: {name: web-vsvc, routes: [primary]}
+          virtualService: {{name: web-vsvc, routes: [primary]}}
       steps:
       - setWeight: 20
-      - pause: {duration: 2s}
+      - analysis: {{templates: [{{templateName: error-rate}}]}}
       - setWeight: 50
-      - pause: {duration: 2s}
+      - pause: {{duration: 1s}}
       - setWeight: 80
-      - pause: {duration: 1s}
-"#;
+"#
+    )
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
-    #[error("the embedded API server did not start: {0}")]
-    Server(String),
+    #[error("the demo's embedded services did not start: {0}")]
+    Setup(String),
     #[error("{0}")]
     Kube(#[from] kube::Error),
     #[error("demo check failed: {0}")]
     Check(String),
 }
 
+fn setup<E: std::fmt::Display>(e: E) -> DemoError {
+    DemoError::Setup(e.to_string())
+}
+
 struct Demo {
     rollouts: Api<Rollout>,
     replica_sets: Api<ReplicaSet>,
+    runs: Api<AnalysisRun>,
     virtual_services: Api<DynamicObject>,
     started: Instant,
     last: Option<Snapshot>,
@@ -95,22 +130,33 @@ pub async fn run() -> Result<(), DemoError> {
         ..Default::default()
     })
     .await
-    .map_err(|e| DemoError::Server(e.to_string()))?;
+    .map_err(setup)?;
+    let metrics = MetricsSource::start(0.01).await.map_err(setup)?;
+    let repo = DemoRepo::create().map_err(setup)?;
+    let manifest = rollout(&repo.url());
+    repo.commit("deploy/rollout.yaml", &manifest, "add the Rollout")
+        .map_err(setup)?;
     server
-        .apply_yaml(MANIFESTS)
-        .map_err(|e| DemoError::Server(e.to_string()))?;
+        .apply_yaml(&format!("{ROUTING}\n---\n{manifest}"))
+        .map_err(setup)?;
     let client = server.client()?;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let controller = tokio::spawn(crate::controller::run(
-        client.clone(),
-        Default::default(),
-        async {
-            let _ = stopped.await;
+    let cache = repo.path().with_extension("cache");
+    let config = crate::controller::Config {
+        prometheus_address: Some(metrics.url().to_string()),
+        revert: crate::gitops::revert::RevertConfig {
+            cache_dir: cache.clone(),
+            ..Default::default()
         },
-    ));
+        ..Default::default()
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let controller = tokio::spawn(crate::controller::run(client.clone(), config, async {
+        let _ = stopped.await;
+    }));
     let mut demo = Demo {
         rollouts: Api::namespaced(client.clone(), "default"),
         replica_sets: Api::namespaced(client.clone(), "default"),
+        runs: Api::namespaced(client.clone(), "default"),
         virtual_services: Api::namespaced_with(
             client,
             "default",
@@ -120,16 +166,23 @@ pub async fn run() -> Result<(), DemoError> {
         last: None,
         weights: Vec::new(),
     };
-    let result = demo.script(&server).await;
+    let result = demo.script(&metrics, &repo).await;
     let _ = stop.send(());
     let _ = tokio::time::timeout(Duration::from_secs(5), controller).await;
     server.shutdown().await;
+    let _ = std::fs::remove_dir_all(cache);
     result
 }
 
 impl Demo {
-    async fn script(&mut self, server: &ApiServer) -> Result<(), DemoError> {
-        println!("Weir demo: the controller runs against an embedded Kubernetes API server.\n");
+    async fn script(&mut self, metrics: &MetricsSource, repo: &DemoRepo) -> Result<(), DemoError> {
+        println!(
+            "Weir demo: the controller runs against an embedded Kubernetes API server, a built-in"
+        );
+        println!(
+            "metrics source (error rate set by the demo) and a Git repository at {}.\n",
+            repo.url()
+        );
         println!("1. First deploy of web:v1 (no steps on a first deploy).");
         let v1 = self
             .until("v1 Healthy", Duration::from_secs(15), |r| {
@@ -141,13 +194,16 @@ impl Demo {
             .and_then(|s| s.current_pod_hash)
             .unwrap_or_default();
 
+        println!("\n2. CI releases web:v2 in Git; Argo CD syncs it. Error rate 1 %.");
         println!(
-            "\n2. Release web:v2: setWeight 20 -> pause -> 50 -> pause -> 80 -> pause -> promoted."
+            "   Steps: setWeight 20 -> analysis (error rate < 5 %, 3 measurements) -> 50 -> pause 1s -> 80 -> promoted."
         );
+        repo.commit(OVERLAY, &overlay("v2"), "release v2")
+            .map_err(setup)?;
         self.weights.clear();
-        self.set_image("example.com/web:v2").await?;
+        self.sync(repo).await?;
         let done = self
-            .until("v2 promoted", Duration::from_secs(30), |r| {
+            .until("v2 promoted", Duration::from_secs(40), |r| {
                 phase(r) == "Healthy"
                     && r.status.as_ref().is_some_and(|s| {
                         s.current_pod_hash.as_deref() != Some(v1_hash.as_str())
@@ -155,10 +211,10 @@ impl Demo {
                     })
             })
             .await?;
-        let stable_v2 = done.status.and_then(|s| s.stable_rs).unwrap_or_default();
-        let expected = [0, 20, 50, 80, 0];
+        let v2_hash = done.status.and_then(|s| s.stable_rs).unwrap_or_default();
         if !self.weights.ends_with(&[80, 0])
-            || self.weights.iter().filter(|w| expected.contains(w)).count() < 4
+            || !self.weights.contains(&20)
+            || !self.weights.contains(&50)
         {
             return Err(DemoError::Check(format!(
                 "canary weights went {:?}, expected 0 -> 20 -> 50 -> 80 -> 0",
@@ -166,24 +222,25 @@ impl Demo {
             )));
         }
         println!(
-            "   checked: canary weights went {:?} and v2 is stable.",
+            "   checked: canary weights went {:?}, analysis passed, v2 is stable.",
             self.weights
         );
 
-        println!(
-            "\n3. Release web:v3, whose pods never become ready (progressDeadlineSeconds: 4, progressDeadlineAbort)."
-        );
-        server.set_never_ready("web:v3");
+        println!("\n3. CI releases web:v3; Argo CD syncs it. Its error rate is 20 %.");
+        let released = repo
+            .commit(OVERLAY, &overlay("v3"), "release v3")
+            .map_err(setup)?;
+        metrics.set_error_rate(0.2);
         self.weights.clear();
-        self.set_image("example.com/web:v3").await?;
+        self.sync(repo).await?;
         let aborted = self
-            .until("v3 aborted", Duration::from_secs(20), |r| {
+            .until("v3 aborted", Duration::from_secs(30), |r| {
                 phase(r) == "Degraded"
             })
             .await?;
-        let canary = self.canary_weight().await?;
         let status = aborted.status.unwrap_or_default();
-        if canary != 0 || status.stable_rs.as_deref() != Some(stable_v2.as_str()) {
+        let canary = self.canary_weight().await?;
+        if canary != 0 || status.stable_rs.as_deref() != Some(v2_hash.as_str()) {
             return Err(DemoError::Check(format!(
                 "after the abort the canary weight is {canary} and stable is {:?}",
                 status.stable_rs
@@ -193,13 +250,61 @@ impl Demo {
             "   checked: aborted ({}), all traffic on stable v2.",
             status.message.unwrap_or_default()
         );
+        self.until("revert committed", Duration::from_secs(20), |r| {
+            r.status
+                .as_ref()
+                .and_then(|s| s.weir.as_ref())
+                .and_then(|w| w.git_revert.as_ref())
+                .is_some_and(|g| g.phase == "Committed")
+        })
+        .await?;
+        let head = repo.head().map_err(setup)?;
+        if head.id() == released
+            || head.author().name().ok() != Some("Weir")
+            || !repo.read(OVERLAY).is_some_and(|t| t == overlay("v2"))
+        {
+            return Err(DemoError::Check(
+                "the revert commit is not the head of main, or it changed more than the tag".into(),
+            ));
+        }
+        println!("\n   The revert Weir pushed (git log -1 -p main):\n");
+        println!(
+            "{}",
+            repo.describe_head(OVERLAY)
+                .map_err(setup)?
+                .lines()
+                .map(|l| format!("   {l}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+
+        println!(
+            "\n4. Argo CD syncs the revert: the template is v2 again, fast-tracked without steps."
+        );
+        self.sync(repo).await?;
+        self.until("back on v2", Duration::from_secs(15), |r| {
+            phase(r) == "Healthy"
+                && r.status
+                    .as_ref()
+                    .and_then(|s| s.current_pod_hash.as_deref())
+                    == Some(v2_hash.as_str())
+        })
+        .await?;
+        println!("   checked: Healthy on v2, and Git says v2.");
         println!("\nDone in {:.1}s.", self.started.elapsed().as_secs_f64());
         Ok(())
     }
 
-    async fn set_image(&self, image: &str) -> Result<(), DemoError> {
+    /// Plays Argo CD: the image the overlay declares goes into the Rollout.
+    async fn sync(&self, repo: &DemoRepo) -> Result<(), DemoError> {
+        let text = repo.read(OVERLAY).unwrap_or_default();
+        let tag = text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("newTag: "))
+            .map(|t| t.split_whitespace().next().unwrap_or_default().to_string())
+            .ok_or_else(|| DemoError::Check(format!("{OVERLAY} declares no newTag")))?;
         let patch: json_patch::Patch = serde_json::from_value(json!([
-            {"op": "replace", "path": "/spec/template/spec/containers/0/image", "value": image}
+            {"op": "replace", "path": "/spec/template/spec/containers/0/image", "value": format!("example.com/web:{tag}")}
         ]))
         .map_err(|e| DemoError::Check(e.to_string()))?;
         self.rollouts
@@ -287,6 +392,28 @@ impl Demo {
                 pods.push((format!("{label} {tag}"), ready, desired));
             }
         }
+        let analysis = match status
+            .canary
+            .as_ref()
+            .and_then(|c| c.current_step_analysis_run_status.as_ref())
+        {
+            Some(current) => {
+                let run = self.runs.get_opt(&current.name).await?;
+                let last = run
+                    .and_then(|r| r.status)
+                    .and_then(|s| s.metric_results)
+                    .and_then(|m| {
+                        m.first().and_then(|m| {
+                            m.measurements
+                                .as_ref()?
+                                .last()
+                                .and_then(|x| x.value.clone())
+                        })
+                    });
+                Some((current.status.clone(), last.unwrap_or_default()))
+            }
+            None => None,
+        };
         let index = status.current_step_index.unwrap_or(0);
         let snapshot = Snapshot {
             revision: status.current_pod_hash.clone().unwrap_or_default(),
@@ -301,6 +428,7 @@ impl Demo {
             stable_weight: weight_of(&vs, "web-stable"),
             canary_weight: weight_of(&vs, "web-canary"),
             pods,
+            analysis,
         };
         if self.weights.last() != Some(&snapshot.canary_weight) {
             self.weights.push(snapshot.canary_weight);

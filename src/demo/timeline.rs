@@ -14,6 +14,8 @@ pub struct Snapshot {
     pub canary_weight: i64,
     /// (label, ready, desired) for the stable and canary ReplicaSets.
     pub pods: Vec<(String, i32, i32)>,
+    /// The current AnalysisRun's phase and its last measured value.
+    pub analysis: Option<(String, String)>,
 }
 
 pub fn render(elapsed_secs: f64, s: &Snapshot) -> String {
@@ -31,6 +33,9 @@ pub fn render(elapsed_secs: f64, s: &Snapshot) -> String {
     );
     for (label, ready, desired) in &s.pods {
         let _ = write!(line, "  {label} {ready}/{desired}");
+    }
+    if let Some((phase, value)) = &s.analysis {
+        let _ = write!(line, "  analysis {phase} {value}");
     }
     if !s.message.is_empty() {
         let _ = write!(line, "  ({})", s.message);
@@ -53,10 +58,11 @@ mod tests {
             stable_weight: 80,
             canary_weight: 20,
             pods: vec![("stable v1".into(), 5, 5), ("canary v2".into(), 1, 1)],
+            analysis: Some(("Running".into(), "[0.01]".into())),
         };
         assert_eq!(
             render(3.25, &s),
-            "[  3.2s] Paused      step 1/6 pause 2s       traffic stable  80% canary  20%  stable v1 5/5  canary v2 1/1  (CanaryPauseStep)"
+            "[  3.2s] Paused      step 1/6 pause 2s       traffic stable  80% canary  20%  stable v1 5/5  canary v2 1/1  analysis Running [0.01]  (CanaryPauseStep)"
         );
     }
 }
