@@ -261,7 +261,7 @@ impl Demo {
         let head = repo.head().map_err(setup)?;
         if head.id() == released
             || head.author().name().ok() != Some("Weir")
-            || !repo.read(OVERLAY).is_some_and(|t| t == overlay("v2"))
+            || repo.read(OVERLAY).is_none_or(|t| t != overlay("v2"))
         {
             return Err(DemoError::Check(
                 "the revert commit is not the head of main, or it changed more than the tag".into(),
