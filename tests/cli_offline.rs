@@ -372,3 +372,32 @@ spec:
     }
     assert_eq!(lines.len(), expect.len(), "{lines:#?}");
 }
+
+#[test]
+fn get_rollout_shows_the_git_revert() {
+    let mut objects = argo_sample();
+    let status = objects.rollout.status.get_or_insert_with(Default::default);
+    status.weir = Some(serde_json::from_value(serde_json::json!({
+        "gitRevert": {
+            "phase": "Committed", "revision": "2", "podHash": "db976bc44", "cause": "analysis",
+            "images": [{"container": "web", "badImage": "app:v2", "stableImage": "app:v1"}],
+            "requestedAt": "2026-11-22T03:00:00Z",
+            "repo": "https://git.example/config.git", "file": "overlays/prod/kustomization.yaml",
+            "branch": "main", "commit": "84733e7afa29ad7e390063889aa93b8b782f53f4"
+        }
+    }))
+    .unwrap());
+    let text = tree::render(&objects, now(), Style::PLAIN);
+    for line in [
+        "GitRevert:",
+        "  Status:        Committed",
+        "  Image:         app:v2 -> app:v1",
+        "  Commit:        84733e7afa29 on main",
+        "  Repository:    https://git.example/config.git overlays/prod/kustomization.yaml",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in\n{text}"
+        );
+    }
+}

@@ -1,7 +1,7 @@
 //! `get rollout`: the header and the tree of revisions, ReplicaSets, Pods and AnalysisRuns, laid
 //! out like Argo's plugin (cmd/get/get_rollout.go). A pure function of the fetched objects and
 //! `now`, so a frame can be compared with the previous one and tested against golden files.
-//! The Git revert commit is not shown yet: the Rollout status does not record one so far.
+//! When Weir reverted an aborted revision in Git, a `GitRevert:` section shows the commit.
 
 use super::age::age;
 use super::columns::{self, Cell};
@@ -20,6 +20,40 @@ use std::fmt::Write;
 const MIN_WIDTHS: [usize; 5] = [0, 11, 12, 3, 0];
 
 /// Header label column, as Argo's `%-17s`.
+/// Weir's Git revert of the last aborted revision: what, where, and the outcome.
+fn git_revert_section(out: &mut String, revert: &crate::api::rollout::GitRevertStatus) {
+    out.push_str("GitRevert:\n");
+    field(out, "  Status:", &revert.phase);
+    for image in &revert.images {
+        field(
+            out,
+            "  Image:",
+            &format!("{} -> {}", image.bad_image, image.stable_image),
+        );
+    }
+    if let Some(commit) = &revert.commit {
+        let short: String = commit.chars().take(12).collect();
+        field(
+            out,
+            "  Commit:",
+            &format!("{short} on {}", revert.branch.as_deref().unwrap_or("?")),
+        );
+    }
+    if let Some(repo) = &revert.repo {
+        let file = revert
+            .file
+            .as_deref()
+            .map(|f| format!(" {f}"))
+            .unwrap_or_default();
+        field(out, "  Repository:", &format!("{repo}{file}"));
+    }
+    if revert.commit.is_none() {
+        if let Some(message) = &revert.message {
+            field(out, "  Message:", message);
+        }
+    }
+}
+
 fn field(out: &mut String, label: &str, value: &str) {
     let line = format!("{label:<17}{value}");
     out.push_str(line.trim_end());
@@ -101,6 +135,9 @@ pub fn render(objects: &RolloutObjects, now: Timestamp, style: Style) -> String 
         "  Available:",
         &st.available_replicas.unwrap_or(0).to_string(),
     );
+    if let Some(revert) = st.weir.as_ref().and_then(|w| w.git_revert.as_ref()) {
+        git_revert_section(&mut out, revert);
+    }
     out.push('\n');
 
     let mut rows: Vec<Vec<Cell>> = vec![
