@@ -47,10 +47,10 @@ fn git_revert_section(out: &mut String, revert: &crate::api::rollout::GitRevertS
             .unwrap_or_default();
         field(out, "  Repository:", &format!("{repo}{file}"));
     }
-    if revert.commit.is_none() {
-        if let Some(message) = &revert.message {
-            field(out, "  Message:", message);
-        }
+    if revert.commit.is_none()
+        && let Some(message) = &revert.message
+    {
+        field(out, "  Message:", message);
     }
 }
 
