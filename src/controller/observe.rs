@@ -28,33 +28,30 @@ pub struct Stores {
     pub destination_rule_resource: ApiResource,
 }
 
+/// Objects in `namespace` whose controlling owner is the object with `uid`.
+fn owned<K>(store: &Store<K>, namespace: &str, uid: Option<&str>) -> Vec<K>
+where
+    K: kube::Resource + Clone + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    store
+        .state()
+        .into_iter()
+        .filter(|o| o.namespace().as_deref() == Some(namespace))
+        .filter(|o| {
+            o.owner_references()
+                .iter()
+                .any(|r| r.controller == Some(true) && Some(r.uid.as_str()) == uid)
+        })
+        .map(|o| (*o).clone())
+        .collect()
+}
+
 pub fn observe(rollout: &Rollout, stores: &Stores) -> Observed {
     let namespace = rollout.namespace().unwrap_or_else(|| "default".to_string());
     let uid = rollout.uid();
-    let replica_sets = stores
-        .replica_sets
-        .state()
-        .into_iter()
-        .filter(|rs| rs.namespace().as_deref() == Some(namespace.as_str()))
-        .filter(|rs| {
-            rs.owner_references()
-                .iter()
-                .any(|o| o.controller == Some(true) && Some(&o.uid) == uid.as_ref())
-        })
-        .map(|rs| (*rs).clone())
-        .collect();
-    let analysis_runs = stores
-        .analysis_runs
-        .state()
-        .into_iter()
-        .filter(|run| run.namespace().as_deref() == Some(namespace.as_str()))
-        .filter(|run| {
-            run.owner_references()
-                .iter()
-                .any(|o| o.controller == Some(true) && Some(&o.uid) == uid.as_ref())
-        })
-        .map(|run| (*run).clone())
-        .collect();
+    let replica_sets = owned(&stores.replica_sets, &namespace, uid.as_deref());
+    let analysis_runs = owned(&stores.analysis_runs, &namespace, uid.as_deref());
     let mut observed = Observed {
         replica_sets,
         analysis_runs,
