@@ -5,6 +5,7 @@
 use super::discover::{self, ANNOTATION_REVIEW};
 use super::edit::{EditOutcome, revert_image};
 use super::git::{self, CommitRequest, Edit, Outcome, Remote};
+use super::image_ref::ImageRef;
 use super::locate::locate;
 use super::message;
 use super::source::{Credentials, GitSource};
@@ -304,15 +305,10 @@ impl Job {
     }
 }
 
-/// `registry/path/name:tag@digest` -> `registry/path/name`.
+/// `registry/path/name:tag@digest` -> `registry/path/name`; an unparsable reference as written
+/// (locate then reports that no file declares it).
 fn image_name(reference: &str) -> String {
-    let without_digest = reference.split('@').next().unwrap_or(reference);
-    match without_digest.rfind(':') {
-        Some(colon) if colon > without_digest.rfind('/').unwrap_or(0) => {
-            without_digest[..colon].to_string()
-        }
-        _ => without_digest.to_string(),
-    }
+    ImageRef::parse(reference).map_or_else(|_| reference.to_string(), |r| r.name)
 }
 
 #[cfg(test)]

@@ -609,11 +609,7 @@ fn route_weights(
     } else if promote_full {
         current
     } else if !at_desired {
-        steps::previous_set_weight(ctx.steps, d.index).min(if d.index >= len {
-            100
-        } else {
-            i32::MAX
-        })
+        steps::previous_set_weight(ctx.steps, d.index)
     } else if d.index >= len {
         100
     } else {
