@@ -1,8 +1,12 @@
 //! weir-controller: runs the Rollout controller against the cluster from KUBECONFIG / in-cluster
-//! configuration until SIGTERM or Ctrl-C.
+//! configuration until SIGTERM or Ctrl-C, electing a leader among replicas and serving
+//! /metrics, /healthz and /readyz.
 
-use clap::Parser;
-use weir::controller::{self, Config};
+use clap::{ArgAction, Parser};
+use std::time::Duration;
+use weir::controller::Config;
+use weir::controller::process::{self, LeaderElection, ProcessConfig};
+use weir::controller::server::parse_listen_addr;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -49,6 +53,27 @@ struct Args {
     /// Namespace of Argo CD's Applications and repository Secrets.
     #[arg(long, default_value = "argocd")]
     argocd_namespace: String,
+    /// Elect a leader through a Lease so only one replica reconciles (--leader-elect=false to
+    /// run every replica as an active controller, e.g. for local development).
+    #[arg(long, default_value_t = true, action = ArgAction::Set)]
+    leader_elect: bool,
+    /// Namespace of the leader-election Lease; defaults to the controller's own namespace.
+    #[arg(long, env = "POD_NAMESPACE")]
+    leader_election_namespace: Option<String>,
+    #[arg(long, default_value = "weir-controller-lock")]
+    leader_election_lease_name: String,
+    /// How long a Lease is valid after its last renewal; a standby takes over after this.
+    #[arg(long, default_value = "15s", value_parser = parse_seconds)]
+    leader_election_lease_duration: Duration,
+    /// The leader renews its Lease before this much of the lease duration has passed.
+    #[arg(long, default_value = "10s", value_parser = parse_seconds)]
+    leader_election_renew_deadline: Duration,
+    /// Where /metrics is served (Argo's metrics port is 8090).
+    #[arg(long, default_value = ":8090")]
+    metrics_addr: String,
+    /// Where /healthz and /readyz are served (Argo's healthz port is 8080).
+    #[arg(long, default_value = ":8080")]
+    health_addr: String,
     /// Log format: text or json.
     #[arg(long, default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
@@ -57,9 +82,47 @@ struct Args {
     log_level: String,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn parse_seconds(value: &str) -> Result<Duration, String> {
+    weir::api::duration::parse_go_duration(value).map_err(|e| format!("{e}; use e.g. 15s"))
+}
+
+/// libgit2 keeps its network timeouts in C globals that are only safe to set before any
+/// thread exists, so they are set here, before the runtime starts: a stalled Git server
+/// then fails the revert (which is retried) instead of holding a worker thread and the
+/// repository's lock.
+fn set_git_timeouts() -> anyhow::Result<()> {
+    // SAFETY: called first thing in main, while this is the only thread.
+    unsafe {
+        git2::opts::set_server_connect_timeout_in_milliseconds(15_000)?;
+        git2::opts::set_server_timeout_in_milliseconds(60_000)?;
+    }
+    Ok(())
+}
+
+fn main() -> std::process::ExitCode {
     let args = Args::parse();
+    if let Err(e) = set_git_timeouts() {
+        eprintln!("weir-controller: cannot set Git network timeouts: {e}");
+        return std::process::ExitCode::FAILURE;
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("weir-controller: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("weir-controller: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_new(&args.log_level)?;
     let subscriber = tracing_subscriber::fmt().with_env_filter(filter);
     if args.log_format == "json" {
@@ -80,52 +143,90 @@ async fn main() -> anyhow::Result<()> {
         None => kube::Config::infer().await?,
     };
     let client = kube::Client::try_from(config)?;
-    let shutdown = async {
-        let mut terminate =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(signal) => signal,
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot listen for SIGTERM");
-                    return;
-                }
-            };
+    let metrics_addr =
+        parse_listen_addr("--metrics-addr", &args.metrics_addr).map_err(anyhow::Error::msg)?;
+    let health_addr =
+        parse_listen_addr("--health-addr", &args.health_addr).map_err(anyhow::Error::msg)?;
+    let leader_election = args.leader_elect.then(|| LeaderElection {
+        namespace: args
+            .leader_election_namespace
+            .clone()
+            .unwrap_or_else(|| client.default_namespace().to_string()),
+        lease_name: args.leader_election_lease_name.clone(),
+        identity: identity(),
+        lease_duration: args.leader_election_lease_duration,
+        renew_deadline: args.leader_election_renew_deadline,
+    });
+    // Registered now, so a SIGTERM during start-up already stops gracefully.
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| anyhow::anyhow!("cannot listen for SIGTERM: {e}"))?;
+    let shutdown = async move {
         tokio::select! {
             _ = terminate.recv() => {}
             _ = tokio::signal::ctrl_c() => {}
         }
         tracing::info!("shutting down: finishing in-flight reconciles");
     };
-    tracing::info!(namespace = ?args.namespace, "weir-controller starting");
-    controller::run(
-        client,
-        Config {
-            namespace: args.namespace,
-            istio_api_version: args.istio_api_version,
-            concurrency: args.concurrency,
-            prometheus_address: args.prometheus_address,
-            revert_settings: weir::rollout::gitrevert::RevertSettings {
-                all_rollouts: args.git_revert_all,
-                on_manual_abort: args.git_revert_on_manual_abort,
-            },
-            revert: weir::gitops::revert::RevertConfig {
-                cache_dir: args
-                    .git_cache_dir
-                    .unwrap_or_else(|| std::env::temp_dir().join("weir-git-cache")),
-                argocd_namespace: args.argocd_namespace,
-                author_name: args.git_author_name,
-                author_email: args.git_author_email,
-                message_template: match &args.git_commit_message_file {
-                    Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
-                        anyhow::anyhow!("--git-commit-message-file {}: {e}", path.display())
-                    })?),
-                    None => None,
-                },
-                ..Default::default()
+    tracing::info!(
+        namespace = ?args.namespace, %metrics_addr, %health_addr,
+        leader_elect = args.leader_elect, "weir-controller starting"
+    );
+    let controller = Config {
+        namespace: args.namespace,
+        istio_api_version: args.istio_api_version,
+        concurrency: args.concurrency,
+        prometheus_address: args.prometheus_address,
+        revert_settings: weir::rollout::gitrevert::RevertSettings {
+            all_rollouts: args.git_revert_all,
+            on_manual_abort: args.git_revert_on_manual_abort,
+        },
+        revert: weir::gitops::revert::RevertConfig {
+            cache_dir: args
+                .git_cache_dir
+                .unwrap_or_else(|| std::env::temp_dir().join("weir-git-cache")),
+            argocd_namespace: args.argocd_namespace,
+            author_name: args.git_author_name,
+            author_email: args.git_author_email,
+            message_template: match &args.git_commit_message_file {
+                Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
+                    anyhow::anyhow!("--git-commit-message-file {}: {e}", path.display())
+                })?),
+                None => None,
             },
             ..Default::default()
         },
+        ..Default::default()
+    };
+    process::run(
+        client,
+        ProcessConfig {
+            controller,
+            metrics_addr,
+            health_addr,
+            leader_election,
+        },
         shutdown,
     )
-    .await;
+    .await?;
+    tracing::info!("weir-controller stopped");
     Ok(())
+}
+
+/// The Lease holder identity: the pod name (hostname) plus a per-start suffix, so a restarted
+/// pod with the same name is never mistaken for the previous holder.
+fn identity() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .map(|h| h.trim().to_string())
+        })
+        .unwrap_or_else(|| "weir-controller".to_string());
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{host}_{:x}", nanos ^ std::process::id())
 }

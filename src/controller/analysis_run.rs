@@ -22,6 +22,7 @@ pub struct RunContext {
     pub default_prometheus_address: Option<String>,
     pub error_retry: Duration,
     pub stats: Arc<super::Stats>,
+    pub metrics: Arc<super::metrics::Metrics>,
 }
 
 /// Literal args as they are; `secretKeyRef` args read from their Secret now.
@@ -87,6 +88,17 @@ pub async fn reconcile(run: Arc<AnalysisRun>, ctx: Arc<RunContext>) -> Result<Ac
     ctx.stats
         .analysis_reconciles
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let started = std::time::Instant::now();
+    let result = reconcile_run(run.clone(), &ctx).await;
+    ctx.metrics.analysis_run_reconciled(
+        &run.namespace().unwrap_or_default(),
+        &run.name_any(),
+        started.elapsed(),
+    );
+    result
+}
+
+async fn reconcile_run(run: Arc<AnalysisRun>, ctx: &RunContext) -> Result<Action, Error> {
     let namespace = run.namespace().unwrap_or_else(|| "default".to_string());
     let first = assess(&run, jiff::Timestamp::now(), ctx.error_retry);
     let mut status = first.status;
@@ -148,6 +160,10 @@ pub async fn reconcile(run: Arc<AnalysisRun>, ctx: Arc<RunContext>) -> Result<Ac
             )
             .await
             .map_err(|e| Error::from_kube("AnalysisRun", &namespace, &run.name_any(), e))?;
+        if [assess::FAILED, assess::ERROR].contains(&status.phase.as_str()) {
+            // The start of abort-to-safe: the Rollout reacts to this write.
+            ctx.metrics.analysis_run_failed(&namespace, &run.name_any());
+        }
     }
     let reference = run.object_ref(&());
     for event in events {
@@ -196,6 +212,8 @@ pub fn error_policy(run: Arc<AnalysisRun>, error: &Error, ctx: Arc<RunContext>) 
     ctx.stats
         .reconcile_errors
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    ctx.metrics
+        .analysis_run_reconcile_error(&run.namespace().unwrap_or_default(), &run.name_any());
     tracing::warn!(analysisrun = %run.name_any(), error = %error, "AnalysisRun reconcile failed");
     Action::requeue(Duration::from_secs(2))
 }

@@ -6,6 +6,7 @@
 use super::error::Error;
 use crate::api::analysis::AnalysisRun;
 use crate::api::rollout::Rollout;
+use crate::rollout::conditions::REASON_ABORTED;
 use crate::rollout::{EventType, Plan};
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Service;
@@ -18,6 +19,7 @@ use serde_json::json;
 pub struct Writer<'a> {
     pub client: &'a Client,
     pub recorder: &'a Recorder,
+    pub metrics: &'a super::metrics::Metrics,
     pub virtual_service_resource: &'a ApiResource,
     pub destination_rule_resource: &'a ApiResource,
 }
@@ -28,6 +30,8 @@ pub struct Writes {
     pub objects: usize,
     pub status: usize,
     pub events: usize,
+    /// When an abort's VirtualService writes sent all traffic back to stable.
+    pub traffic_safe_at: Option<std::time::Instant>,
 }
 
 const MANAGER: &str = "weir";
@@ -86,6 +90,16 @@ impl Writer<'_> {
                 .await
                 .map_err(|e| Error::from_kube("VirtualService", &vs.namespace, &vs.name, e))?;
             writes.objects += 1;
+        }
+        let aborting = plan.events.iter().any(|e| e.reason == REASON_ABORTED);
+        if aborting
+            && !plan.virtual_service_patches.is_empty()
+            && plan
+                .virtual_service_patches
+                .iter()
+                .all(|vs| vs.canary_weight == 0)
+        {
+            writes.traffic_safe_at = Some(std::time::Instant::now());
         }
         for update in &plan.replica_set_updates {
             let mut body = json!({});
@@ -165,6 +179,7 @@ impl Writer<'_> {
             writes.status += 1;
         }
         let reference = rollout.object_ref(&());
+        let name = rollout.name_any();
         for event in &plan.events {
             let published = self
                 .recorder
@@ -184,7 +199,15 @@ impl Writer<'_> {
                 .await;
             // Events are best effort: a lost event must not undo or repeat a committed step.
             match published {
-                Ok(()) => writes.events += 1,
+                Ok(()) => {
+                    writes.events += 1;
+                    let type_ = match event.type_ {
+                        EventType::Normal => "Normal",
+                        EventType::Warning => "Warning",
+                    };
+                    self.metrics
+                        .rollout_event(&namespace, &name, type_, &event.reason);
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, reason = %event.reason, "could not publish event")
                 }

@@ -2,6 +2,7 @@
 //! is in the watch cache, i.e. persisted; the result is written back with a JSON patch that
 //! first tests the request is still the same one, then Events say what happened.
 
+use super::metrics::Metrics;
 use crate::api::rollout::{GitRevertStatus, Rollout};
 use crate::gitops::revert::{self, PHASE_ALREADY_REVERTED, PHASE_COMMITTED, RevertConfig};
 use kube::api::{Api, Patch, PatchParams};
@@ -22,6 +23,7 @@ pub async fn revert_loop(
     rollouts: Store<Rollout>,
     recorder: Recorder,
     config: RevertConfig,
+    metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()>,
 ) {
     let in_flight: Arc<Mutex<HashSet<ObjectRef<Rollout>>>> = Arc::default();
@@ -50,15 +52,17 @@ pub async fn revert_loop(
                 if !claimed {
                     continue;
                 }
-                let (client, recorder, config, in_flight) = (
+                let (client, recorder, config, in_flight, metrics) = (
                     client.clone(),
                     recorder.clone(),
                     config.clone(),
                     in_flight.clone(),
+                    metrics.clone(),
                 );
                 tokio::spawn(async move {
                     let next = revert::run(&client, &rollout, &request, &config).await;
-                    record(&client, &recorder, &rollout, &request, &next).await;
+                    metrics.git_revert(&next.phase);
+                    record(&client, &recorder, &metrics, &rollout, &request, &next).await;
                     if let Ok(mut set) = in_flight.lock() {
                         set.remove(&key);
                     }
@@ -75,6 +79,7 @@ pub async fn revert_loop(
 async fn record(
     client: &Client,
     recorder: &Recorder,
+    metrics: &Metrics,
     rollout: &Rollout,
     request: &GitRevertStatus,
     next: &GitRevertStatus,
@@ -140,7 +145,17 @@ async fn record(
         action: reason.into(),
         secondary: None,
     };
-    if let Err(e) = recorder.publish(&event, &rollout.object_ref(&())).await {
-        tracing::warn!(error = %e, "could not publish Git revert event");
+    match recorder.publish(&event, &rollout.object_ref(&())).await {
+        Ok(()) => metrics.rollout_event(
+            &namespace,
+            &rollout.name_any(),
+            if type_ == EventType::Normal {
+                "Normal"
+            } else {
+                "Warning"
+            },
+            reason,
+        ),
+        Err(e) => tracing::warn!(error = %e, "could not publish Git revert event"),
     }
 }

@@ -7,8 +7,13 @@ mod apply;
 pub mod cleanup;
 pub mod error;
 mod git_revert;
+pub mod health;
+pub mod metrics;
 pub mod observe;
+pub mod process;
+pub mod server;
 
+use crate::analysis::assess::{ERROR, FAILED};
 use crate::api::analysis::{AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate};
 use crate::api::istio::{destination_rule_resource, virtual_service_resource};
 use crate::api::labels::POD_TEMPLATE_HASH;
@@ -29,6 +34,7 @@ use observe::Stores;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::watch;
 
 /// How often a settled Rollout is re-checked even without changes (Argo's resync is 15 min).
 const RESYNC: Duration = Duration::from_secs(900);
@@ -60,6 +66,10 @@ pub struct Config {
     /// How reverts are committed (author, message, cache, retries).
     pub revert: crate::gitops::revert::RevertConfig,
     pub stats: Arc<Stats>,
+    /// Prometheus series the controller records into; served by [`process::run`].
+    pub metrics: Arc<metrics::Metrics>,
+    /// Readiness the controller reports (caches synced) for `/readyz`.
+    pub health: Arc<health::Health>,
 }
 
 impl Default for Config {
@@ -74,12 +84,17 @@ impl Default for Config {
             revert_settings: Default::default(),
             revert: Default::default(),
             stats: Arc::default(),
+            metrics: Arc::default(),
+            health: Arc::default(),
         }
     }
 }
 
 struct Context {
+    /// True once every cache has completed its first list; see [`report_synced`].
+    synced: watch::Receiver<bool>,
     stats: Arc<Stats>,
+    metrics: Arc<metrics::Metrics>,
     revert_settings: crate::rollout::gitrevert::RevertSettings,
     client: Client,
     recorder: Recorder,
@@ -218,9 +233,12 @@ pub async fn run(
             instance: None,
         },
     );
+    let (synced_tx, synced) = watch::channel(false);
     let context = Arc::new(Context {
+        synced: synced.clone(),
         revert_settings: config.revert_settings,
         stats: config.stats.clone(),
+        metrics: config.metrics.clone(),
         client: client.clone(),
         recorder,
         stores: stores.clone(),
@@ -231,6 +249,19 @@ pub async fn run(
         watcher::Config::default(),
     );
     let rollouts = controller.store();
+    config.metrics.attach(metrics::Sources {
+        synced: synced.clone(),
+        rollouts: rollouts.clone(),
+        analysis_runs: stores.analysis_runs.clone(),
+        analysis_templates: stores.analysis_templates.clone(),
+        cluster_analysis_templates: stores.cluster_analysis_templates.clone(),
+    });
+    let report = report_synced(
+        rollouts.clone(),
+        stores.clone(),
+        synced_tx,
+        config.health.clone(),
+    );
     let (svc_rollouts, vs_rollouts, dr_rollouts, at_rollouts, cat_rollouts) = (
         rollouts.clone(),
         rollouts.clone(),
@@ -242,10 +273,12 @@ pub async fn run(
     let shutdown_runs = shutdown.clone();
     let shutdown_pods = shutdown.clone();
     let shutdown_reverts = shutdown.clone();
+    let shutdown_synced = shutdown.clone();
     let sweeper = cleanup_loop(
         client.clone(),
         rollouts.clone(),
         stores.clone(),
+        synced,
         shutdown.clone(),
     );
     let mut controller = controller
@@ -330,6 +363,7 @@ pub async fn run(
         default_prometheus_address: config.prometheus_address.clone(),
         error_retry: config.analysis_error_retry,
         stats: config.stats.clone(),
+        metrics: config.metrics.clone(),
     });
     let runs = Controller::new(
         api::<AnalysisRun>(&client, &config.namespace),
@@ -364,9 +398,43 @@ pub async fn run(
             },
         ),
         config.revert.clone(),
+        config.metrics.clone(),
         shutdown_reverts,
     );
-    futures::join!(controller, runs, sweeper, pods, reverts);
+    let report = async move {
+        tokio::select! {
+            _ = report => {}
+            _ = shutdown_synced => {}
+        }
+    };
+    futures::join!(controller, runs, sweeper, pods, reverts, report);
+    config.health.set_caches_synced(false);
+}
+
+/// Publishes "every cache has completed its first list" to reconciles, the sweeper, metrics
+/// and `/readyz`. This task is the only waiter on the stores: a store's readiness signal
+/// keeps a single waker, so concurrent waiters (or a `now_or_never` probe) would steal each
+/// other's wake-up and leave a reconcile asleep until its timeout.
+async fn report_synced(
+    rollouts: Store<Rollout>,
+    stores: Stores,
+    synced: watch::Sender<bool>,
+    health: Arc<health::Health>,
+) {
+    let _ = rollouts.wait_until_ready().await;
+    let _ = stores.replica_sets.wait_until_ready().await;
+    let _ = stores.services.wait_until_ready().await;
+    let _ = stores.virtual_services.wait_until_ready().await;
+    let _ = stores.destination_rules.wait_until_ready().await;
+    let _ = stores.analysis_runs.wait_until_ready().await;
+    let _ = stores.pods.wait_until_ready().await;
+    let _ = stores.analysis_templates.wait_until_ready().await;
+    if let Some(cluster) = &stores.cluster_analysis_templates {
+        let _ = cluster.wait_until_ready().await;
+    }
+    let _ = synced.send(true);
+    health.set_caches_synced(true);
+    tracing::info!("caches synced");
 }
 
 /// Whether the Rollout's steps or background analysis name this template.
@@ -415,25 +483,30 @@ async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, E
     ctx.stats
         .reconciles
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let started = std::time::Instant::now();
+    let result = reconcile_rollout(&rollout, &ctx, started).await;
+    ctx.metrics.rollout_reconciled(
+        &rollout.namespace().unwrap_or_default(),
+        &rollout.name_any(),
+        started.elapsed(),
+    );
+    result
+}
+
+async fn reconcile_rollout(
+    rollout: &Rollout,
+    ctx: &Context,
+    started: std::time::Instant,
+) -> Result<Action, Error> {
     let stores = &ctx.stores;
-    let ready = async {
-        let _ = stores.replica_sets.wait_until_ready().await;
-        let _ = stores.services.wait_until_ready().await;
-        let _ = stores.virtual_services.wait_until_ready().await;
-        let _ = stores.destination_rules.wait_until_ready().await;
-        let _ = stores.analysis_runs.wait_until_ready().await;
-        let _ = stores.pods.wait_until_ready().await;
-        let _ = stores.analysis_templates.wait_until_ready().await;
-        if let Some(cluster) = &stores.cluster_analysis_templates {
-            let _ = cluster.wait_until_ready().await;
-        }
-    };
-    tokio::time::timeout(CACHE_SYNC_TIMEOUT, ready)
-        .await
-        .map_err(|_| Error::CacheNotReady(CACHE_SYNC_TIMEOUT))?;
-    let mut observed = observe::observe(&rollout, stores);
+    let mut synced = ctx.synced.clone();
+    match tokio::time::timeout(CACHE_SYNC_TIMEOUT, synced.wait_for(|s| *s)).await {
+        Ok(Ok(_)) => {}
+        _ => return Err(Error::CacheNotReady(CACHE_SYNC_TIMEOUT)),
+    }
+    let mut observed = observe::observe(rollout, stores);
     observed.revert_settings = ctx.revert_settings;
-    let plan = crate::rollout::plan(&rollout, &observed, jiff::Timestamp::now());
+    let plan = crate::rollout::plan(rollout, &observed, jiff::Timestamp::now());
     let span = tracing::info_span!(
         "reconcile",
         namespace = %rollout.namespace().unwrap_or_default(),
@@ -449,10 +522,28 @@ async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, E
     let writer = Writer {
         client: &ctx.client,
         recorder: &ctx.recorder,
+        metrics: &ctx.metrics,
         virtual_service_resource: &stores.virtual_service_resource,
         destination_rule_resource: &stores.destination_rule_resource,
     };
-    writer.apply(&rollout, &plan).await?;
+    let writes = writer.apply(rollout, &plan).await?;
+    if let Some(safe_at) = writes.traffic_safe_at {
+        let failed = observed
+            .analysis_runs
+            .iter()
+            .filter(|r| {
+                r.status
+                    .as_ref()
+                    .is_some_and(|s| [FAILED, ERROR].contains(&s.phase.as_str()))
+            })
+            .map(|r| r.name_any());
+        ctx.metrics.traffic_safe(
+            &rollout.namespace().unwrap_or_default(),
+            failed,
+            started,
+            safe_at,
+        );
+    }
     Ok(Action::requeue(
         plan.requeue_after.map_or(RESYNC, |d| d.min(RESYNC)),
     ))
@@ -462,6 +553,10 @@ fn error_policy(rollout: Arc<Rollout>, error: &Error, ctx: Arc<Context>) -> Acti
     ctx.stats
         .reconcile_errors
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    ctx.metrics.rollout_reconcile_error(
+        &rollout.namespace().unwrap_or_default(),
+        &rollout.name_any(),
+    );
     match error {
         // Fresh state is one watch event away; re-plan quickly.
         Error::Conflict { .. } => Action::requeue(Duration::from_millis(200)),
@@ -476,20 +571,14 @@ async fn cleanup_loop(
     client: Client,
     rollouts: Store<Rollout>,
     stores: Stores,
+    synced: watch::Receiver<bool>,
     shutdown: impl Future<Output = ()>,
 ) {
     let sweep = async {
         let mut interval = tokio::time::interval(CLEANUP_INTERVAL);
         loop {
             interval.tick().await;
-            if rollouts.wait_until_ready().now_or_never().is_none()
-                || stores.services.wait_until_ready().now_or_never().is_none()
-                || stores
-                    .destination_rules
-                    .wait_until_ready()
-                    .now_or_never()
-                    .is_none()
-            {
+            if !*synced.borrow() {
                 continue;
             }
             let services: Vec<Service> = stores
