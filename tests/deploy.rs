@@ -1,5 +1,6 @@
 //! deploy/ renders with kustomize, every object parses, the Deployment only passes flags the
-//! controller accepts, and RBAC grants every verb the controller uses.
+//! controller accepts, its ports, probes and metrics Service match those flags, and RBAC grants
+//! every verb the controller uses.
 
 use serde_json::Value;
 use std::process::Command;
@@ -34,6 +35,71 @@ fn allows(objects: &[Value], kind: &str, group: &str, resource: &str, verb: &str
     })
 }
 
+/// The port a Go-style listen flag (`--metrics-addr=:8090`) of the container binds.
+fn flag_port(args: &[Value], flag: &str) -> u64 {
+    let value = args
+        .iter()
+        .filter_map(Value::as_str)
+        .find_map(|a| a.strip_prefix(&format!("{flag}=")))
+        .unwrap_or_else(|| panic!("the Deployment sets {flag} explicitly"));
+    let addr = weir::controller::server::parse_listen_addr(flag, value).expect("a listen address");
+    u64::from(addr.port())
+}
+
+/// A port given by name or number, resolved against the container's ports.
+fn resolve_port(container: &Value, port: &Value) -> u64 {
+    match port {
+        Value::Number(n) => n.as_u64().unwrap(),
+        Value::String(name) => container["ports"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|p| p["name"] == name.as_str())
+            .and_then(|p| p["containerPort"].as_u64())
+            .unwrap_or_else(|| panic!("no container port named {name}")),
+        other => panic!("unexpected port {other}"),
+    }
+}
+
+fn check_ports_and_probes(dir: &str, objects: &[Value], deployment: &Value) {
+    let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+    let args = container["args"].as_array().expect("args");
+    let (metrics, health) = (
+        flag_port(args, "--metrics-addr"),
+        flag_port(args, "--health-addr"),
+    );
+    for (probe, path) in [("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")] {
+        let get = &container[probe]["httpGet"];
+        assert_eq!(get["path"], path, "{dir}: {probe} path");
+        assert_eq!(
+            resolve_port(container, &get["port"]),
+            health,
+            "{dir}: {probe} must hit --health-addr"
+        );
+    }
+    let service = objects
+        .iter()
+        .find(|o| o["kind"] == "Service" && o["metadata"]["name"] == "weir-controller-metrics")
+        .unwrap_or_else(|| panic!("{dir}: a metrics Service"));
+    let port = &service["spec"]["ports"][0];
+    assert_eq!(
+        resolve_port(container, &port["targetPort"]),
+        metrics,
+        "{dir}: the metrics Service must reach --metrics-addr"
+    );
+    assert_eq!(
+        service["spec"]["selector"],
+        deployment["spec"]["selector"]["matchLabels"],
+        "{dir}: the metrics Service selects the controller pods"
+    );
+    let env = container["env"].as_array().expect("env");
+    assert!(
+        env.iter().any(|e| e["name"] == "POD_NAMESPACE"
+            && e["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"),
+        "{dir}: the Lease namespace comes from the pod's namespace"
+    );
+}
+
 #[test]
 fn install_manifests_render_and_match_the_controller() {
     let help = Command::new(env!("CARGO_BIN_EXE_weir-controller"))
@@ -55,6 +121,26 @@ fn install_manifests_render_and_match_the_controller() {
                 "{dir}: the Deployment passes {flag}, which weir-controller does not accept"
             );
         }
+        check_ports_and_probes(dir, &objects, deployment);
+        for (group, resource, verb) in [
+            ("coordination.k8s.io", "leases", "get"),
+            ("coordination.k8s.io", "leases", "create"),
+            ("coordination.k8s.io", "leases", "patch"),
+        ] {
+            assert!(
+                allows(&objects, "Role", group, resource, verb),
+                "{dir}: leader election needs {verb} {group}/{resource} in a Role"
+            );
+        }
+        assert!(
+            !allows(&objects, "ClusterRole", "coordination.k8s.io", "leases", "patch"),
+            "{dir}: Leases of other namespaces are not the controller's business"
+        );
+        assert!(
+            container["resources"]["requests"]["memory"].is_string()
+                && container["resources"]["limits"]["memory"].is_string(),
+            "{dir}: memory request and limit"
+        );
         assert_eq!(container["securityContext"]["readOnlyRootFilesystem"], true);
         assert_eq!(
             deployment["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"],
