@@ -156,11 +156,13 @@ async fn lead(
         identity = %election.identity,
         "waiting for leadership"
     );
-    let became_leader = tokio::select! {
-        changed = leading.wait_for(|leader| *leader) => changed.is_ok(),
-        _ = shutdown.clone() => false,
+    // `Err` from the channel means the Lease manager stopped, which it only does on a panic:
+    // this replica can never lead, so it stops rather than idle as a standby forever.
+    let (became_leader, manager_stopped) = tokio::select! {
+        changed = leading.wait_for(|leader| *leader) => (changed.is_ok(), changed.is_err()),
+        _ = shutdown.clone() => (false, false),
     };
-    let mut lost = false;
+    let mut lost = manager_stopped;
     if became_leader {
         health.set_leadership(Leadership::Leader);
         tracing::info!(identity = %election.identity, "became leader; starting the controller");
