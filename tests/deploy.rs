@@ -88,8 +88,7 @@ fn check_ports_and_probes(dir: &str, objects: &[Value], deployment: &Value) {
         "{dir}: the metrics Service must reach --metrics-addr"
     );
     assert_eq!(
-        service["spec"]["selector"],
-        deployment["spec"]["selector"]["matchLabels"],
+        service["spec"]["selector"], deployment["spec"]["selector"]["matchLabels"],
         "{dir}: the metrics Service selects the controller pods"
     );
     let env = container["env"].as_array().expect("env");
@@ -133,7 +132,13 @@ fn install_manifests_render_and_match_the_controller() {
             );
         }
         assert!(
-            !allows(&objects, "ClusterRole", "coordination.k8s.io", "leases", "patch"),
+            !allows(
+                &objects,
+                "ClusterRole",
+                "coordination.k8s.io",
+                "leases",
+                "patch"
+            ),
             "{dir}: Leases of other namespaces are not the controller's business"
         );
         assert!(
