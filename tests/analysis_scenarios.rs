@@ -106,7 +106,9 @@ async fn seed_004_success_rate_failing_aborts_to_stable() {
     serve(&prom, 80.0, 20.0);
     prom.wait_for("sum(rate(http_requests_total[5m])) > 0")
         .await;
-    let (bed, h1) = start(&prom, &seed_004(&prom, "1s"), Default::default()).await;
+    let config = weir::controller::Config::default();
+    let metrics = config.metrics.clone();
+    let (bed, h1) = start(&prom, &seed_004(&prom, "1s"), config).await;
     release(&bed, "nodejs-app", "ghcr.io/myorg/nodejs-app:v1.1.0", &h1).await;
 
     // Figure: from the run turning Failed to the canary weight being 0 on the VirtualService.
@@ -158,6 +160,32 @@ async fn seed_004_success_rate_failing_aborts_to_stable() {
             .iter()
             .any(|(reason, note)| reason == "AnalysisRunFailed" && note.contains("Failed"))
     );
+    // The same abort as the controller measures it and dashboards see it.
+    let text = metrics.encode();
+    assert!(
+        text.contains("weir_abort_to_safe_seconds_count 1\n"),
+        "one abort-to-safe observation:\n{text}"
+    );
+    let seconds: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("weir_abort_to_safe_seconds_sum "))
+        .and_then(|v| v.parse().ok())
+        .expect("a sum");
+    eprintln!(
+        "FIGURE abort-to-safe as the controller measures it: {:.1} ms",
+        seconds * 1000.0
+    );
+    let ns = &bed.ns;
+    assert!(text.contains(&format!(
+        r#"rollout_info{{namespace="{ns}",name="nodejs-app",strategy="canary",traffic_router="Istio",phase="Abort"}} 1"#
+    )), "{text}");
+    assert!(text.contains(&format!(r#"analysis_run_info{{namespace="{ns}",name=""#)));
+    assert!(
+        text.contains(
+            r#"metric="success-rate",type="Prometheus",dry_run="false",phase="Failed"} 1"#
+        )
+    );
+    assert!(text.contains(&format!(r#"rollout_events_total{{namespace="{ns}",name="nodejs-app",type="Warning",reason="RolloutAborted"}} 1"#)));
     bed.finish().await;
 }
 

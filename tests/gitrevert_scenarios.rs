@@ -108,7 +108,13 @@ async fn sync(bed: &Bed, repo: &TempRepo) -> String {
     tag
 }
 
-async fn failing_setup() -> (Prometheus, TempRepo, Bed, String) {
+async fn failing_setup() -> (
+    Prometheus,
+    TempRepo,
+    Bed,
+    String,
+    std::sync::Arc<weir::controller::metrics::Metrics>,
+) {
     let prom = Prometheus::new().await;
     prom.set_rate("http_requests_total", &[("status", "200")], 80.0);
     prom.set_rate("http_requests_total", &[("status", "500")], 20.0);
@@ -125,17 +131,18 @@ async fn failing_setup() -> (Prometheus, TempRepo, Bed, String) {
         },
         ..Default::default()
     };
+    let metrics = config.metrics.clone();
     bed.start_controller_with(config);
     let first = bed
         .wait_rollout("nodejs-app", "v1.0.0 Healthy", |r| phase(r) == "Healthy")
         .await;
     let stable = first.status.and_then(|s| s.stable_rs).unwrap();
-    (prom, repo, bed, stable)
+    (prom, repo, bed, stable, metrics)
 }
 
 #[tokio::test]
 async fn failed_analysis_reverts_the_image_in_git() {
-    let (_prom, repo, bed, stable) = failing_setup().await;
+    let (_prom, repo, bed, stable, metrics) = failing_setup().await;
     // CI releases v1.1.0; Argo CD syncs it.
     repo.commit_file(
         "main",
@@ -170,6 +177,21 @@ async fn failed_analysis_reverts_the_image_in_git() {
     eprintln!(
         "FIGURE abort-to-revert-commit (1,000-file repo, file://): {:.0} ms",
         seen_abort.elapsed().as_secs_f64() * 1000.0
+    );
+    let counted = bed
+        .wait("the revert counted in /metrics", || async {
+            let text = metrics.encode();
+            text.contains(r#"weir_git_revert_total{result="Committed"} 1"#)
+                .then_some(text)
+        })
+        .await
+        .expect("weir_git_revert_total counts the committed revert");
+    assert!(
+        counted.contains(&format!(
+            r#"rollout_events_total{{namespace="{}",name="nodejs-app",type="Normal",reason="GitRevertCommitted"}} 1"#,
+            bed.ns
+        )),
+        "{counted}"
     );
     let log = repo.log("main");
     let commit = &log[0];
@@ -288,7 +310,7 @@ async fn failed_analysis_reverts_the_image_in_git() {
 
 #[tokio::test]
 async fn a_revert_interrupted_after_the_push_is_not_committed_twice() {
-    let (_prom, repo, mut bed, _) = failing_setup().await;
+    let (_prom, repo, mut bed, _, _) = failing_setup().await;
     repo.commit_file(
         "main",
         "overlays/prod/kustomization.yaml",
