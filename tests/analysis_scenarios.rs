@@ -145,6 +145,15 @@ async fn seed_004_success_rate_failing_aborts_to_stable() {
     let run = bed.runs().await.remove(0);
     let result = run.status.unwrap().metric_results.unwrap().remove(0);
     assert_eq!((result.failed, result.phase.as_str()), (Some(4), "Failed"));
+    let resolved = result
+        .metadata
+        .as_ref()
+        .and_then(|m| m.get("ResolvedPrometheusQuery"))
+        .expect("the query as sent is recorded, as Argo does");
+    assert!(
+        !resolved.contains("{{") && resolved.contains("http_requests_total"),
+        "{resolved}"
+    );
     // Stored as Argo stores a vector: `[<sample>]` (rate() arithmetic may give 0.7999999999999998).
     let value = result.measurements.unwrap()[0].value.clone().unwrap();
     let sample: f64 = value

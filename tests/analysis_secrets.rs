@@ -139,6 +139,12 @@ spec:
         run_json.contains("secretKeyRef"),
         "the run keeps the reference, not the value"
     );
+    assert!(
+        run_json.contains(
+            r#""ResolvedPrometheusQuery":"sum(rate(http_requests_total{job!=\"*****\"}[5m]))""#
+        ),
+        "the resolved query is recorded with the secret redacted: {run_json}"
+    );
     let base64 = {
         use std::fmt::Write as _;
         let table = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

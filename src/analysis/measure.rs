@@ -70,6 +70,16 @@ pub async fn measure(metric: &Metric, args: &ArgValues, settings: &Settings<'_>)
     }
 }
 
+/// The Prometheus query with args substituted and Secret values redacted, as Argo records it
+/// on the metric result so users can see what was asked. None for other providers or when an
+/// arg is missing (the measurement itself then says which).
+pub fn resolved_query(metric: &Metric, args: &ArgValues) -> Option<String> {
+    let query = &metric.provider.prometheus.as_ref()?.query;
+    substitute(query, &args.values)
+        .ok()
+        .map(|q| redact(&q, &args.secrets))
+}
+
 /// A measured and judged value; an error before a value exists is the `Err` side.
 struct Judged {
     phase: String,
@@ -152,4 +162,28 @@ async fn measure_prometheus(
         message,
         metadata: measured.metadata,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolved_query_substitutes_args_and_redacts_secrets() {
+        let metric: Metric = yaml_serde::from_str(
+            "{name: rate, provider: {prometheus: {query: 'sum(x{svc=\"{{args.svc}}\",token=\"{{args.token}}\"})'}}}",
+        )
+        .unwrap();
+        let args = ArgValues {
+            values: [("svc", "web"), ("token", "s3cret")]
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .into(),
+            secrets: vec!["s3cret".to_string()],
+        };
+        let query = resolved_query(&metric, &args).unwrap();
+        assert!(query.starts_with("sum(x{svc=\"web\",token=\""), "{query}");
+        assert!(!query.contains("s3cret"), "{query}");
+        let missing = ArgValues::default();
+        assert_eq!(resolved_query(&metric, &missing), None);
+    }
 }

@@ -5,6 +5,7 @@
 use super::error::Error;
 use crate::analysis::assess::{self, assess, is_completed, record, retention_for};
 use crate::analysis::measure::{self, ArgValues, Settings};
+use crate::analysis::providers::prometheus::metric_result_metadata;
 use crate::api::analysis::AnalysisRun;
 use futures::future::join_all;
 use k8s_openapi::api::core::v1::Secret;
@@ -110,7 +111,7 @@ async fn reconcile_run(run: Arc<AnalysisRun>, ctx: &RunContext) -> Result<Action
         };
         let args = arg_values(&ctx.client, &namespace, &run).await;
         let measurements = join_all(first.due.iter().map(|name| {
-            let metric = run.spec.metrics.iter().find(|m| &m.name == name);
+            let metric = metric_of(&run, name);
             let (args, settings) = (&args, &settings);
             async move {
                 let measurement = match (metric, args) {
@@ -137,6 +138,13 @@ async fn reconcile_run(run: Arc<AnalysisRun>, ctx: &RunContext) -> Result<Action
                 .find(|r| r.name == name)
             {
                 record(result, measurement, retention);
+                let query = metric_of(&run, &name).zip(args.as_ref().ok());
+                if let Some(query) = query.and_then(|(m, a)| measure::resolved_query(m, a)) {
+                    result
+                        .metadata
+                        .get_or_insert_with(Default::default)
+                        .extend(metric_result_metadata(&query));
+                }
             }
         }
         let mut measured = (*run).clone();
@@ -193,6 +201,10 @@ async fn reconcile_run(run: Arc<AnalysisRun>, ctx: &RunContext) -> Result<Action
         None if is_completed(&status.phase) => Action::await_change(),
         None => Action::requeue(Duration::from_secs(60)),
     })
+}
+
+fn metric_of<'a>(run: &'a AnalysisRun, name: &str) -> Option<&'a crate::api::analysis::Metric> {
+    run.spec.metrics.iter().find(|m| m.name == name)
 }
 
 fn error_measurement(message: String) -> crate::api::analysis::Measurement {
