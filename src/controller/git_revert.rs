@@ -17,6 +17,11 @@ use std::time::Duration;
 
 // A pass over the in-memory cache; cheap even with thousands of Rollouts.
 const SCAN_INTERVAL: Duration = Duration::from_millis(100);
+/// On shutdown, reverts already started get this long to push and record their result,
+/// inside the Deployment's 30 s termination grace period. One cut short is safe: its request
+/// is still Pending in status, and the next leader finds the pushed commit by its
+/// Weir-Revert-Id instead of committing twice.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 
 pub async fn revert_loop(
     client: Client,
@@ -27,6 +32,7 @@ pub async fn revert_loop(
     shutdown: impl Future<Output = ()>,
 ) {
     let in_flight: Arc<Mutex<HashSet<ObjectRef<Rollout>>>> = Arc::default();
+    let jobs = Mutex::new(tokio::task::JoinSet::new());
     let scan = async {
         let mut interval = tokio::time::interval(SCAN_INTERVAL);
         loop {
@@ -59,7 +65,10 @@ pub async fn revert_loop(
                     in_flight.clone(),
                     metrics.clone(),
                 );
-                tokio::spawn(async move {
+                let mut running = jobs.lock().unwrap_or_else(|e| e.into_inner());
+                // Reap finished jobs so the set holds only those in flight.
+                while running.try_join_next().is_some() {}
+                running.spawn(async move {
                     let next = revert::run(&client, &rollout, &request, &config).await;
                     metrics.git_revert(&next.phase);
                     record(&client, &recorder, &metrics, &rollout, &request, &next).await;
@@ -73,6 +82,20 @@ pub async fn revert_loop(
     tokio::select! {
         _ = scan => {}
         _ = shutdown => {}
+    }
+    let mut running = jobs.into_inner().unwrap_or_else(|e| e.into_inner());
+    if !running.is_empty() {
+        tracing::info!(
+            reverts = running.len(),
+            "waiting for Git reverts in flight to finish"
+        );
+        let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
+            while running.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!("Git reverts still running at shutdown; the next leader resumes them");
+        }
     }
 }
 
