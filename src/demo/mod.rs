@@ -149,6 +149,7 @@ pub async fn run() -> Result<(), DemoError> {
         },
         ..Default::default()
     };
+    let exported = config.metrics.clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let controller = tokio::spawn(crate::controller::run(client.clone(), config, async {
         let _ = stopped.await;
@@ -166,7 +167,7 @@ pub async fn run() -> Result<(), DemoError> {
         last: None,
         weights: Vec::new(),
     };
-    let result = demo.script(&metrics, &repo).await;
+    let result = demo.script(&metrics, &repo, &exported).await;
     let _ = stop.send(());
     let _ = tokio::time::timeout(Duration::from_secs(5), controller).await;
     server.shutdown().await;
@@ -175,7 +176,12 @@ pub async fn run() -> Result<(), DemoError> {
 }
 
 impl Demo {
-    async fn script(&mut self, metrics: &MetricsSource, repo: &DemoRepo) -> Result<(), DemoError> {
+    async fn script(
+        &mut self,
+        metrics: &MetricsSource,
+        repo: &DemoRepo,
+        exported: &crate::controller::metrics::Metrics,
+    ) -> Result<(), DemoError> {
         println!(
             "Weir demo: the controller runs against an embedded Kubernetes API server, a built-in"
         );
@@ -291,6 +297,30 @@ impl Demo {
         })
         .await?;
         println!("   checked: Healthy on v2, and Git says v2.");
+
+        println!(
+            "\n5. What the controller's /metrics says (Argo's names, so Argo dashboards read it):\n"
+        );
+        let text = exported.encode();
+        let wanted = [
+            r#"rollout_info{namespace="default",name="web",strategy="canary",traffic_router="Istio",phase="Completed"} 1"#,
+            r#"rollout_events_total{namespace="default",name="web",type="Warning",reason="RolloutAborted"} 1"#,
+            r#"weir_git_revert_total{result="Committed"} 1"#,
+            "weir_abort_to_safe_seconds_count 1",
+        ];
+        for line in wanted {
+            if !text.lines().any(|l| l == line) {
+                return Err(DemoError::Check(format!("/metrics lacks {line}")));
+            }
+        }
+        let shown = text.lines().filter(|l| {
+            wanted.contains(l)
+                || l.starts_with("weir_abort_to_safe_seconds_sum")
+                || (l.starts_with("analysis_run_metric_phase{") && l.ends_with("} 1"))
+        });
+        for line in shown {
+            println!("   {line}");
+        }
         println!("\nDone in {:.1}s.", self.started.elapsed().as_secs_f64());
         Ok(())
     }
