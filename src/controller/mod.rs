@@ -191,7 +191,7 @@ pub async fn run(
 
     let (pod_reader, pod_writer) = reflector::store();
     let pod_watch = watcher(
-        api::<k8s_openapi::api::core::v1::Pod>(&client, &config.namespace),
+        api::<crate::api::pod::PodSummary>(&client, &config.namespace),
         watcher::Config::default().labels(POD_TEMPLATE_HASH),
     );
     // Pod changes reach Rollouts through their ReplicaSets' status; this stream only fills the store.

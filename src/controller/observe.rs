@@ -2,6 +2,7 @@
 //! API calls: the stores are filled by the watches the controller runs.
 
 use crate::api::analysis::{AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate};
+use crate::api::pod::PodSummary;
 use crate::api::rollout::Rollout;
 use crate::rollout::Observed;
 use crate::traffic::split_vs_name;
@@ -15,7 +16,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 #[derive(Clone)]
 pub struct Stores {
     /// Pods carrying the pod-template-hash label (the pods of Rollout ReplicaSets).
-    pub pods: Store<k8s_openapi::api::core::v1::Pod>,
+    pub pods: Store<PodSummary>,
     pub analysis_runs: Store<AnalysisRun>,
     pub analysis_templates: Store<AnalysisTemplate>,
     /// None in namespaced mode, which may not read cluster-scoped objects.
