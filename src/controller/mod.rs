@@ -6,6 +6,7 @@ mod analysis_run;
 mod apply;
 pub mod cleanup;
 pub mod error;
+mod events;
 mod git_revert;
 pub mod observe;
 
@@ -16,12 +17,13 @@ use crate::api::rollout::Rollout;
 use crate::traffic::split_vs_name;
 use apply::Writer;
 pub use error::Error;
+use events::Recorder;
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Service;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
 use kube::runtime::reflector::{self, ObjectRef, Store, reflector};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
@@ -211,6 +213,7 @@ pub async fn run(
         virtual_service_resource: vs_resource.clone(),
         destination_rule_resource: dr_resource.clone(),
     };
+    // One for all loops: Events are keyed by the object they regard, so sharing loses nothing.
     let recorder = Recorder::new(
         client.clone(),
         Reporter {
@@ -222,7 +225,7 @@ pub async fn run(
         revert_settings: config.revert_settings,
         stats: config.stats.clone(),
         client: client.clone(),
-        recorder,
+        recorder: recorder.clone(),
         stores: stores.clone(),
     });
 
@@ -320,13 +323,7 @@ pub async fn run(
         });
     let run_context = Arc::new(analysis_run::RunContext {
         client: client.clone(),
-        recorder: Recorder::new(
-            client.clone(),
-            Reporter {
-                controller: config.instance.clone(),
-                instance: None,
-            },
-        ),
+        recorder: recorder.clone(),
         default_prometheus_address: config.prometheus_address.clone(),
         error_retry: config.analysis_error_retry,
         stats: config.stats.clone(),
@@ -356,13 +353,7 @@ pub async fn run(
     let reverts = git_revert::revert_loop(
         client.clone(),
         rollouts.clone(),
-        Recorder::new(
-            client.clone(),
-            Reporter {
-                controller: config.instance.clone(),
-                instance: None,
-            },
-        ),
+        recorder,
         config.revert.clone(),
         shutdown_reverts,
     );
