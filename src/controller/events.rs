@@ -118,47 +118,30 @@ impl Recorder {
     }
 }
 
-/// What makes two publishes the same Event (kube's key, less the reporter, which is fixed).
+/// What makes two publishes the same Event: kube's key (type, reason, action, and the
+/// apiVersion, kind, namespace, name and uid of the regarding and related objects) less the
+/// reporter, which is fixed. The fields are joined into one string because every open series
+/// holds its key for six minutes: one allocation instead of up to fourteen, and a small map slot.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct SeriesKey {
-    type_: EventType,
-    reason: String,
-    action: String,
-    regarding: ObjectKey,
-    related: Option<ObjectKey>,
-}
+struct SeriesKey(String);
 
 impl SeriesKey {
     fn new(ev: &Event, regarding: &ObjectReference) -> Self {
-        SeriesKey {
-            type_: ev.type_,
-            reason: ev.reason.clone(),
-            action: ev.action.clone(),
-            regarding: ObjectKey::from(regarding),
-            related: ev.secondary.as_ref().map(ObjectKey::from),
+        // NUL appears in no Kubernetes name, reason or kind, so the join is unambiguous.
+        let mut key = format!("{:?}\0{}\0{}", ev.type_, ev.reason, ev.action);
+        for object in std::iter::once(regarding).chain(ev.secondary.as_ref()) {
+            for field in [
+                &object.api_version,
+                &object.kind,
+                &object.namespace,
+                &object.name,
+                &object.uid,
+            ] {
+                key.push('\0');
+                key.push_str(field.as_deref().unwrap_or_default());
+            }
         }
-    }
-}
-
-/// The fields of an `ObjectReference` kube compares.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct ObjectKey {
-    api_version: Option<String>,
-    kind: Option<String>,
-    namespace: Option<String>,
-    name: Option<String>,
-    uid: Option<String>,
-}
-
-impl From<&ObjectReference> for ObjectKey {
-    fn from(r: &ObjectReference) -> Self {
-        ObjectKey {
-            api_version: r.api_version.clone(),
-            kind: r.kind.clone(),
-            namespace: r.namespace.clone(),
-            name: r.name.clone(),
-            uid: r.uid.clone(),
-        }
+        SeriesKey(key)
     }
 }
 
@@ -190,23 +173,29 @@ impl Series {
 mod tests {
     use super::*;
 
-    fn key(reason: &str, rollout: &str) -> SeriesKey {
-        let event = Event {
+    fn rollout(name: &str) -> ObjectReference {
+        ObjectReference {
+            api_version: Some("argoproj.io/v1alpha1".into()),
+            kind: Some("Rollout".into()),
+            namespace: Some("default".into()),
+            name: Some(name.into()),
+            uid: Some(format!("uid-{name}")),
+            ..Default::default()
+        }
+    }
+
+    fn event(reason: &str, related: Option<&str>) -> Event {
+        Event {
             type_: EventType::Normal,
             reason: reason.into(),
             note: Some("a note is not part of the key".into()),
             action: reason.into(),
-            secondary: None,
-        };
-        let reference = ObjectReference {
-            api_version: Some("argoproj.io/v1alpha1".into()),
-            kind: Some("Rollout".into()),
-            namespace: Some("default".into()),
-            name: Some(rollout.into()),
-            uid: Some(format!("uid-{rollout}")),
-            ..Default::default()
-        };
-        SeriesKey::new(&event, &reference)
+            secondary: related.map(rollout),
+        }
+    }
+
+    fn key(reason: &str, rollout_name: &str) -> SeriesKey {
+        SeriesKey::new(&event(reason, None), &rollout(rollout_name))
     }
 
     fn at(seconds: i64) -> Timestamp {
@@ -235,6 +224,17 @@ mod tests {
         series.record(key("RolloutUpdated", "web"), "web.1".into(), 1, at(0));
         assert_eq!(series.repeat(&key("RolloutUpdated", "api"), at(1)), None);
         assert_eq!(series.repeat(&key("RolloutCompleted", "web"), at(1)), None);
+        let related = SeriesKey::new(&event("RolloutUpdated", Some("api")), &rollout("web"));
+        assert_eq!(series.repeat(&related, at(1)), None);
+        let mut warning = event("RolloutUpdated", None);
+        warning.type_ = EventType::Warning;
+        let warning = SeriesKey::new(&warning, &rollout("web"));
+        assert_eq!(series.repeat(&warning, at(1)), None);
+        assert!(
+            series
+                .repeat(&key("RolloutUpdated", "web"), at(1))
+                .is_some()
+        );
     }
 
     #[test]
