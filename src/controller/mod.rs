@@ -483,21 +483,13 @@ async fn cleanup_loop(
             {
                 continue;
             }
-            let services: Vec<Service> = stores
-                .services
-                .state()
-                .iter()
-                .map(|s| (**s).clone())
-                .collect();
-            let drs: Vec<serde_json::Value> = stores
-                .destination_rules
-                .state()
-                .iter()
-                .filter_map(|d| serde_json::to_value(&**d).ok())
-                .collect();
-            let restores = cleanup::orphan_restores(&services, &drs, |ns, name| {
-                rollouts.get(&ObjectRef::new(name).within(ns)).is_some()
-            });
+            let services = stores.services.state();
+            let drs = stores.destination_rules.state();
+            let restores = cleanup::orphan_restores(
+                services.iter().map(|s| &**s),
+                drs.iter().map(|d| &**d),
+                |ns, name| rollouts.get(&ObjectRef::new(name).within(ns)).is_some(),
+            );
             for restore in restores {
                 let result = match &restore {
                     cleanup::Restore::Service {
