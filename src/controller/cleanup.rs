@@ -2,12 +2,12 @@
 //! and DestinationRule controllers; Weir sweeps the caches it already holds, so a deletion that
 //! happened while Weir was down is repaired too and no finalizer blocks Rollout deletion.
 
+use crate::api::istio::IstioObject;
 use crate::api::labels::{MANAGED_BY, POD_TEMPLATE_HASH};
 use crate::api::rollout::IstioDestinationRule;
 use crate::traffic::{destination_rule_restore_patch, service_restore_patch};
 use k8s_openapi::api::core::v1::Service;
 use kube::ResourceExt;
-use kube::api::DynamicObject;
 use serde_json::Value;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -29,7 +29,7 @@ pub enum Restore {
 /// DestinationRule, and almost all of them need nothing.
 pub fn orphan_restores<'a>(
     services: impl IntoIterator<Item = &'a Service>,
-    destination_rules: impl IntoIterator<Item = &'a DynamicObject>,
+    destination_rules: impl IntoIterator<Item = &'a IstioObject>,
     exists: impl Fn(&str, &str) -> bool,
 ) -> Vec<Restore> {
     let mut restores = Vec::new();
@@ -59,7 +59,7 @@ pub fn orphan_restores<'a>(
             continue;
         }
         // Only an orphan is worth turning into JSON for the restore patch.
-        let Ok(dr) = serde_json::to_value(object) else {
+        let Ok(dr) = object.to_value() else {
             continue;
         };
         // The Rollout's spec is gone; the subsets Weir labelled are the ones carrying the hash.
@@ -107,7 +107,7 @@ mod tests {
         .unwrap()
     }
 
-    fn destination_rule(owner: &str) -> DynamicObject {
+    fn destination_rule(owner: &str) -> IstioObject {
         serde_json::from_value(json!({
             "apiVersion": "networking.istio.io/v1alpha3",
             "kind": "DestinationRule",
@@ -130,7 +130,7 @@ mod tests {
         let Restore::DestinationRule { patch, .. } = &restores[1] else {
             panic!("expected a DestinationRule restore")
         };
-        let mut dr = serde_json::to_value(&drs[0]).unwrap();
+        let mut dr = drs[0].to_value().unwrap();
         json_patch::patch(&mut dr, patch).unwrap();
         assert_eq!(dr["spec"]["subsets"][0]["labels"], json!({"app": "web"}));
         assert_eq!(dr["spec"]["subsets"][1]["labels"], json!({"app": "web"}));

@@ -11,7 +11,7 @@ mod git_revert;
 pub mod observe;
 
 use crate::api::analysis::{AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate};
-use crate::api::istio::{destination_rule_resource, virtual_service_resource};
+use crate::api::istio::{IstioObject, destination_rule_resource, virtual_service_resource};
 use crate::api::labels::POD_TEMPLATE_HASH;
 use crate::api::rollout::Rollout;
 use crate::traffic::split_vs_name;
@@ -103,7 +103,7 @@ fn dynamic_api(
     client: &Client,
     namespace: &Option<String>,
     resource: &kube::core::ApiResource,
-) -> Api<DynamicObject> {
+) -> Api<IstioObject> {
     match namespace {
         Some(ns) => Api::namespaced_with(client.clone(), ns, resource),
         None => Api::all_with(client.clone(), resource),
@@ -285,7 +285,7 @@ pub async fn run(
         })
         .watches_stream_with(
             vs_stream,
-            move |vs: DynamicObject| {
+            move |vs: IstioObject| {
                 let (name, ns) = (vs.name_any(), vs.namespace().unwrap_or_default());
                 referencing(&vs_rollouts, &ns, |r, rollout_ns| {
                     istio(r).is_some_and(|i| {
@@ -302,7 +302,7 @@ pub async fn run(
         )
         .watches_stream_with(
             dr_stream,
-            move |dr: DynamicObject| {
+            move |dr: IstioObject| {
                 let (name, ns) = (dr.name_any(), dr.namespace().unwrap_or_default());
                 referencing(&dr_rollouts, &ns, |r, rollout_ns| {
                     rollout_ns == ns

@@ -2,6 +2,7 @@
 //! API calls: the stores are filled by the watches the controller runs.
 
 use crate::api::analysis::{AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate};
+use crate::api::istio::IstioObject;
 use crate::api::pod::PodSummary;
 use crate::api::rollout::Rollout;
 use crate::rollout::Observed;
@@ -9,7 +10,6 @@ use crate::traffic::split_vs_name;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Service;
 use kube::ResourceExt;
-use kube::api::DynamicObject;
 use kube::core::ApiResource;
 use kube::runtime::reflector::{ObjectRef, Store};
 
@@ -23,8 +23,8 @@ pub struct Stores {
     pub cluster_analysis_templates: Option<Store<ClusterAnalysisTemplate>>,
     pub replica_sets: Store<ReplicaSet>,
     pub services: Store<Service>,
-    pub virtual_services: Store<DynamicObject>,
-    pub destination_rules: Store<DynamicObject>,
+    pub virtual_services: Store<IstioObject>,
+    pub destination_rules: Store<IstioObject>,
     pub virtual_service_resource: ApiResource,
     pub destination_rule_resource: ApiResource,
 }
@@ -119,7 +119,7 @@ pub fn observe(rollout: &Rollout, stores: &Stores) -> Observed {
         let key = ObjectRef::new_with(&name, stores.virtual_service_resource.clone())
             .within(&vs_namespace);
         if let Some(object) = stores.virtual_services.get(&key)
-            && let Ok(value) = serde_json::to_value(&*object)
+            && let Ok(value) = object.to_value()
         {
             observed
                 .virtual_services
@@ -132,7 +132,7 @@ pub fn observe(rollout: &Rollout, stores: &Stores) -> Observed {
         observed.destination_rule = stores
             .destination_rules
             .get(&key)
-            .and_then(|object| serde_json::to_value(&*object).ok());
+            .and_then(|object| object.to_value().ok());
     }
     observed
 }
