@@ -124,7 +124,8 @@ pub async fn run(
     let rs_watch = watcher(
         api::<ReplicaSet>(&client, &config.namespace),
         watcher::Config::default().labels(POD_TEMPLATE_HASH),
-    );
+    )
+    .modify(observe::strip_unread);
     let rs_stream = reflector(rs_writer, rs_watch)
         .default_backoff()
         .touched_objects();
@@ -133,7 +134,8 @@ pub async fn run(
     let svc_watch = watcher(
         api::<Service>(&client, &config.namespace),
         watcher::Config::default(),
-    );
+    )
+    .modify(observe::strip_unread);
     let svc_stream = reflector(svc_writer, svc_watch)
         .default_backoff()
         .touched_objects();
@@ -143,7 +145,8 @@ pub async fn run(
     let vs_watch = watcher(
         dynamic_api(&client, &config.namespace, &vs_resource),
         watcher::Config::default(),
-    );
+    )
+    .modify(observe::strip_unread);
     let vs_stream = reflector(vs_writer, vs_watch)
         .default_backoff()
         .touched_objects();
@@ -153,7 +156,8 @@ pub async fn run(
     let dr_watch = watcher(
         dynamic_api(&client, &config.namespace, &dr_resource),
         watcher::Config::default(),
-    );
+    )
+    .modify(observe::strip_unread);
     let dr_stream = reflector(dr_writer, dr_watch)
         .default_backoff()
         .touched_objects();
@@ -162,7 +166,8 @@ pub async fn run(
     let ar_watch = watcher(
         api::<AnalysisRun>(&client, &config.namespace),
         watcher::Config::default(),
-    );
+    )
+    .modify(observe::strip_unread);
     let ar_stream = reflector(ar_writer, ar_watch)
         .default_backoff()
         .touched_objects();
@@ -171,7 +176,8 @@ pub async fn run(
     let at_watch = watcher(
         api::<AnalysisTemplate>(&client, &config.namespace),
         watcher::Config::default(),
-    );
+    )
+    .modify(observe::strip_unread);
     let at_stream = reflector(at_writer, at_watch)
         .default_backoff()
         .touched_objects();
@@ -182,7 +188,8 @@ pub async fn run(
         let watch = watcher(
             Api::<ClusterAnalysisTemplate>::all(client.clone()),
             watcher::Config::default(),
-        );
+        )
+        .modify(observe::strip_unread);
         (
             Some(reader),
             Some(reflector(writer, watch).default_backoff().touched_objects()),
@@ -229,11 +236,17 @@ pub async fn run(
         stores: stores.clone(),
     });
 
-    let controller = Controller::new(
+    // As Controller::new, with the cached Rollouts stripped like every other cached object.
+    let (rollouts, rollout_writer) = reflector::store();
+    let rollout_watch = watcher(
         api::<Rollout>(&client, &config.namespace),
         watcher::Config::default(),
+    )
+    .modify(observe::strip_unread);
+    let controller = Controller::for_stream(
+        reflector(rollout_writer, rollout_watch).applied_objects(),
+        rollouts.clone(),
     );
-    let rollouts = controller.store();
     let (svc_rollouts, vs_rollouts, dr_rollouts, at_rollouts, cat_rollouts) = (
         rollouts.clone(),
         rollouts.clone(),

@@ -29,6 +29,21 @@ pub struct Stores {
     pub destination_rule_resource: ApiResource,
 }
 
+/// The `kubectl apply` annotation: a copy of the whole object as last applied.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Drops what Weir never reads from a watched object before it is cached: its managed fields
+/// and `kubectl apply`'s copy of it, often most of an object's bytes on a real API server.
+/// Managed fields become absent, not empty: the cached Rollout is sent back on status writes,
+/// and an empty list there would clear the object's field ownership.
+pub fn strip_unread<K: kube::Resource>(object: &mut K) {
+    let meta = object.meta_mut();
+    meta.managed_fields = None;
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.remove(LAST_APPLIED);
+    }
+}
+
 /// Objects in `namespace` whose controlling owner is the object with `uid`.
 fn owned<K>(store: &Store<K>, namespace: &str, uid: Option<&str>) -> Vec<K>
 where
@@ -135,4 +150,33 @@ pub fn observe(rollout: &Rollout, stores: &Stores) -> Observed {
             .and_then(|object| object.to_value().ok());
     }
     observed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn strip_unread_keeps_what_weir_reads() {
+        let mut rs: ReplicaSet = serde_json::from_value(json!({
+            "metadata": {
+                "name": "web-abc",
+                "annotations": {LAST_APPLIED: "{}", "rollout.argoproj.io/revision": "2"},
+                "managedFields": [{"manager": "weir", "operation": "Update"}]
+            },
+            "spec": {"replicas": 2, "selector": {}}
+        }))
+        .unwrap();
+        strip_unread(&mut rs);
+        assert_eq!(
+            rs.metadata.managed_fields, None,
+            "absent, not an empty list"
+        );
+        assert_eq!(
+            serde_json::to_value(&rs.metadata).unwrap(),
+            json!({"name": "web-abc", "annotations": {"rollout.argoproj.io/revision": "2"}})
+        );
+        assert_eq!(rs.spec.unwrap().replicas, Some(2));
+    }
 }
