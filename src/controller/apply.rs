@@ -23,7 +23,7 @@ pub struct Writer<'a> {
     pub destination_rule_resource: &'a ApiResource,
 }
 
-/// Counts of API writes one apply made, for the scale figures.
+/// Counts of API writes one apply made; the reconcile remembers status writes (see `fresh`).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Writes {
     pub objects: usize,

@@ -7,6 +7,7 @@ mod apply;
 pub mod cleanup;
 pub mod error;
 mod events;
+mod fresh;
 mod git_revert;
 pub mod observe;
 
@@ -86,6 +87,7 @@ struct Context {
     client: Client,
     recorder: Recorder,
     stores: Stores,
+    status_writes: fresh::StatusWrites,
 }
 
 fn api<K>(client: &Client, namespace: &Option<String>) -> Api<K>
@@ -234,6 +236,7 @@ pub async fn run(
         client: client.clone(),
         recorder: recorder.clone(),
         stores: stores.clone(),
+        status_writes: Default::default(),
     });
 
     // As Controller::new, with the cached Rollouts stripped like every other cached object.
@@ -435,6 +438,13 @@ async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, E
     tokio::time::timeout(CACHE_SYNC_TIMEOUT, ready)
         .await
         .map_err(|_| Error::CacheNotReady(CACHE_SYNC_TIMEOUT))?;
+    if ctx
+        .status_writes
+        .is_stale(&rollout, std::time::Instant::now())
+    {
+        // The Rollout watch event of that write triggers the next reconcile; this is a fallback.
+        return Ok(Action::requeue(Duration::from_secs(1)));
+    }
     let mut observed = observe::observe(&rollout, stores);
     observed.revert_settings = ctx.revert_settings;
     let plan = crate::rollout::plan(&rollout, &observed, jiff::Timestamp::now());
@@ -456,7 +466,11 @@ async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, E
         virtual_service_resource: &stores.virtual_service_resource,
         destination_rule_resource: &stores.destination_rule_resource,
     };
-    writer.apply(&rollout, &plan).await?;
+    let writes = writer.apply(&rollout, &plan).await?;
+    if writes.status > 0 {
+        ctx.status_writes
+            .replaced(&rollout, std::time::Instant::now());
+    }
     Ok(Action::requeue(
         plan.requeue_after.map_or(RESYNC, |d| d.min(RESYNC)),
     ))
