@@ -285,19 +285,15 @@ pub async fn run(
     }
     let controller = controller
         .watches_stream(svc_stream, move |svc: Service| {
-            referencing(
-                &svc_rollouts,
-                &svc.namespace().unwrap_or_default(),
-                |r, ns| {
-                    let canary = r.spec.strategy.canary.as_ref();
-                    let name = svc.name_any();
-                    ns == svc.namespace().unwrap_or_default()
-                        && canary.is_some_and(|c| {
-                            c.canary_service.as_deref() == Some(name.as_str())
-                                || c.stable_service.as_deref() == Some(name.as_str())
-                        })
-                },
-            )
+            let (name, svc_ns) = (svc.name_any(), svc.namespace().unwrap_or_default());
+            referencing(&svc_rollouts, &svc_ns, |r, ns| {
+                let canary = r.spec.strategy.canary.as_ref();
+                ns == svc_ns
+                    && canary.is_some_and(|c| {
+                        c.canary_service.as_deref() == Some(name.as_str())
+                            || c.stable_service.as_deref() == Some(name.as_str())
+                    })
+            })
         })
         .watches_stream_with(
             vs_stream,
@@ -309,7 +305,8 @@ pub async fn run(
                             .iter()
                             .chain(i.virtual_services.iter().flatten())
                             .any(|v| {
-                                split_vs_name(&v.name, rollout_ns) == (name.clone(), ns.clone())
+                                let (v_name, v_ns) = split_vs_name(&v.name, rollout_ns);
+                                v_name == name && v_ns == ns
                             })
                     })
                 })
@@ -413,7 +410,7 @@ fn referencing(
     rollouts
         .state()
         .iter()
-        .filter(|r| matches(r, &r.namespace().unwrap_or_default()))
+        .filter(|r| matches(r, r.metadata.namespace.as_deref().unwrap_or_default()))
         .map(|r| ObjectRef::from_obj(&**r))
         .collect()
 }

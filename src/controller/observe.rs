@@ -53,7 +53,7 @@ where
     store
         .state()
         .into_iter()
-        .filter(|o| o.namespace().as_deref() == Some(namespace))
+        .filter(|o| o.meta().namespace.as_deref() == Some(namespace))
         .filter(|o| {
             o.owner_references()
                 .iter()
@@ -82,7 +82,7 @@ pub fn observe(rollout: &Rollout, stores: &Stores) -> Observed {
         .pods
         .state()
         .into_iter()
-        .filter(|pod| pod.namespace().as_deref() == Some(namespace.as_str()))
+        .filter(|pod| pod.metadata.namespace.as_deref() == Some(namespace.as_str()))
         .filter(|pod| {
             pod.owner_references()
                 .iter()
@@ -94,7 +94,7 @@ pub fn observe(rollout: &Rollout, stores: &Stores) -> Observed {
         .analysis_templates
         .state()
         .into_iter()
-        .filter(|t| t.namespace().as_deref() == Some(namespace.as_str()))
+        .filter(|t| t.metadata.namespace.as_deref() == Some(namespace.as_str()))
         .map(|t| (t.name_any(), (*t).clone()))
         .collect();
     if let Some(cluster) = &stores.cluster_analysis_templates {
