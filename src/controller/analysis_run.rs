@@ -3,6 +3,7 @@
 //! here, per measurement round, and never stored.
 
 use super::error::Error;
+use super::events::Recorder;
 use crate::analysis::assess::{self, assess, is_completed, record, retention_for};
 use crate::analysis::measure::{self, ArgValues, Settings};
 use crate::analysis::providers::prometheus::metric_result_metadata;
@@ -11,7 +12,7 @@ use futures::future::join_all;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::events::{Event, EventType};
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 use std::sync::Arc;

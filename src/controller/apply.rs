@@ -4,6 +4,7 @@
 //! resourceVersion it was planned from.
 
 use super::error::Error;
+use super::events::Recorder;
 use crate::api::analysis::AnalysisRun;
 use crate::api::rollout::Rollout;
 use crate::rollout::conditions::REASON_ABORTED;
@@ -12,7 +13,7 @@ use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Service;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::ApiResource;
-use kube::runtime::events::{Event, EventType as KubeEventType, Recorder};
+use kube::runtime::events::{Event, EventType as KubeEventType};
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 
@@ -24,7 +25,7 @@ pub struct Writer<'a> {
     pub destination_rule_resource: &'a ApiResource,
 }
 
-/// Counts of API writes one apply made, for the scale figures.
+/// Counts of API writes one apply made; the reconcile remembers status writes (see `fresh`).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Writes {
     pub objects: usize,

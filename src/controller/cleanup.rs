@@ -2,6 +2,7 @@
 //! and DestinationRule controllers; Weir sweeps the caches it already holds, so a deletion that
 //! happened while Weir was down is repaired too and no finalizer blocks Rollout deletion.
 
+use crate::api::istio::IstioObject;
 use crate::api::labels::{MANAGED_BY, POD_TEMPLATE_HASH};
 use crate::api::rollout::IstioDestinationRule;
 use crate::traffic::{destination_rule_restore_patch, service_restore_patch};
@@ -24,9 +25,11 @@ pub enum Restore {
 }
 
 /// Restores for objects managed by a Rollout for which `exists(namespace, rollout)` is false.
-pub fn orphan_restores(
-    services: &[Service],
-    destination_rules: &[Value],
+/// Takes the cached objects by reference: it runs every few seconds over every Service and
+/// DestinationRule, and almost all of them need nothing.
+pub fn orphan_restores<'a>(
+    services: impl IntoIterator<Item = &'a Service>,
+    destination_rules: impl IntoIterator<Item = &'a IstioObject>,
     exists: impl Fn(&str, &str) -> bool,
 ) -> Vec<Restore> {
     let mut restores = Vec::new();
@@ -46,25 +49,19 @@ pub fn orphan_restores(
             });
         }
     }
-    for dr in destination_rules {
-        let namespace = dr
-            .pointer("/metadata/namespace")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let name = dr
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let Some(owner) = dr
-            .pointer("/metadata/annotations")
-            .and_then(|a| a.get(MANAGED_BY))
-            .and_then(Value::as_str)
-        else {
+    for object in destination_rules {
+        let namespace = object.metadata.namespace.as_deref().unwrap_or_default();
+        let name = object.metadata.name.as_deref().unwrap_or_default();
+        let Some(owner) = object.annotations().get(MANAGED_BY) else {
             continue;
         };
         if exists(namespace, owner) {
             continue;
         }
+        // Only an orphan is worth turning into JSON for the restore patch.
+        let Ok(dr) = object.to_value() else {
+            continue;
+        };
         // The Rollout's spec is gone; the subsets Weir labelled are the ones carrying the hash.
         let labelled: Vec<&str> = dr
             .pointer("/spec/subsets")
@@ -85,7 +82,7 @@ pub fn orphan_restores(
                 .to_string(),
             additional_subset_names: None,
         };
-        if let Ok(Some(patch)) = destination_rule_restore_patch(dr, &spec, owner) {
+        if let Ok(Some(patch)) = destination_rule_restore_patch(&dr, &spec, owner) {
             restores.push(Restore::DestinationRule {
                 namespace: namespace.to_string(),
                 name: name.to_string(),
@@ -110,15 +107,18 @@ mod tests {
         .unwrap()
     }
 
-    fn destination_rule(owner: &str) -> Value {
-        json!({
+    fn destination_rule(owner: &str) -> IstioObject {
+        serde_json::from_value(json!({
+            "apiVersion": "networking.istio.io/v1alpha3",
+            "kind": "DestinationRule",
             "metadata": {"name": "web", "namespace": "default", "annotations": {MANAGED_BY: owner}},
             "spec": {"host": "web", "subsets": [
                 {"name": "canary", "labels": {"app": "web", POD_TEMPLATE_HASH: "b"}},
                 {"name": "stable", "labels": {"app": "web", POD_TEMPLATE_HASH: "a"}},
                 {"name": "other", "labels": {"app": "web"}}
             ]}
-        })
+        }))
+        .unwrap()
     }
 
     #[test]
@@ -130,7 +130,7 @@ mod tests {
         let Restore::DestinationRule { patch, .. } = &restores[1] else {
             panic!("expected a DestinationRule restore")
         };
-        let mut dr = drs[0].clone();
+        let mut dr = drs[0].to_value().unwrap();
         json_patch::patch(&mut dr, patch).unwrap();
         assert_eq!(dr["spec"]["subsets"][0]["labels"], json!({"app": "web"}));
         assert_eq!(dr["spec"]["subsets"][1]["labels"], json!({"app": "web"}));

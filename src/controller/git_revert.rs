@@ -2,11 +2,12 @@
 //! is in the watch cache, i.e. persisted; the result is written back with a JSON patch that
 //! first tests the request is still the same one, then Events say what happened.
 
+use super::events::Recorder;
 use super::metrics::Metrics;
 use crate::api::rollout::{GitRevertStatus, Rollout};
 use crate::gitops::revert::{self, PHASE_ALREADY_REVERTED, PHASE_COMMITTED, RevertConfig};
 use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::events::{Event, EventType};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;

@@ -6,6 +6,8 @@ mod analysis_run;
 mod apply;
 pub mod cleanup;
 pub mod error;
+mod events;
+mod fresh;
 mod git_revert;
 pub mod health;
 pub mod metrics;
@@ -15,18 +17,19 @@ pub mod server;
 
 use crate::analysis::assess::{ERROR, FAILED};
 use crate::api::analysis::{AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate};
-use crate::api::istio::{destination_rule_resource, virtual_service_resource};
+use crate::api::istio::{IstioObject, destination_rule_resource, virtual_service_resource};
 use crate::api::labels::POD_TEMPLATE_HASH;
 use crate::api::rollout::Rollout;
 use crate::traffic::split_vs_name;
 use apply::Writer;
 pub use error::Error;
+use events::Recorder;
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Service;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
 use kube::runtime::reflector::{self, ObjectRef, Store, reflector};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
@@ -99,6 +102,7 @@ struct Context {
     client: Client,
     recorder: Recorder,
     stores: Stores,
+    status_writes: fresh::StatusWrites,
 }
 
 fn api<K>(client: &Client, namespace: &Option<String>) -> Api<K>
@@ -116,7 +120,7 @@ fn dynamic_api(
     client: &Client,
     namespace: &Option<String>,
     resource: &kube::core::ApiResource,
-) -> Api<DynamicObject> {
+) -> Api<IstioObject> {
     match namespace {
         Some(ns) => Api::namespaced_with(client.clone(), ns, resource),
         None => Api::all_with(client.clone(), resource),
@@ -137,7 +141,8 @@ pub async fn run(
     let rs_watch = watcher(
         api::<ReplicaSet>(&client, &config.namespace),
         watcher::Config::default().labels(POD_TEMPLATE_HASH),
-    );
+    )
+    .modify(observe::strip_unread);
     let rs_stream = reflector(rs_writer, rs_watch)
         .default_backoff()
         .touched_objects();
@@ -146,7 +151,8 @@ pub async fn run(
     let svc_watch = watcher(
         api::<Service>(&client, &config.namespace),
         watcher::Config::default(),
-    );
+    )
+    .modify(observe::strip_unread);
     let svc_stream = reflector(svc_writer, svc_watch)
         .default_backoff()
         .touched_objects();
@@ -156,7 +162,8 @@ pub async fn run(
     let vs_watch = watcher(
         dynamic_api(&client, &config.namespace, &vs_resource),
         watcher::Config::default(),
-    );
+    )
+    .modify(observe::strip_unread);
     let vs_stream = reflector(vs_writer, vs_watch)
         .default_backoff()
         .touched_objects();
@@ -166,7 +173,8 @@ pub async fn run(
     let dr_watch = watcher(
         dynamic_api(&client, &config.namespace, &dr_resource),
         watcher::Config::default(),
-    );
+    )
+    .modify(observe::strip_unread);
     let dr_stream = reflector(dr_writer, dr_watch)
         .default_backoff()
         .touched_objects();
@@ -175,7 +183,8 @@ pub async fn run(
     let ar_watch = watcher(
         api::<AnalysisRun>(&client, &config.namespace),
         watcher::Config::default(),
-    );
+    )
+    .modify(observe::strip_unread);
     let ar_stream = reflector(ar_writer, ar_watch)
         .default_backoff()
         .touched_objects();
@@ -184,7 +193,8 @@ pub async fn run(
     let at_watch = watcher(
         api::<AnalysisTemplate>(&client, &config.namespace),
         watcher::Config::default(),
-    );
+    )
+    .modify(observe::strip_unread);
     let at_stream = reflector(at_writer, at_watch)
         .default_backoff()
         .touched_objects();
@@ -195,7 +205,8 @@ pub async fn run(
         let watch = watcher(
             Api::<ClusterAnalysisTemplate>::all(client.clone()),
             watcher::Config::default(),
-        );
+        )
+        .modify(observe::strip_unread);
         (
             Some(reader),
             Some(reflector(writer, watch).default_backoff().touched_objects()),
@@ -206,7 +217,7 @@ pub async fn run(
 
     let (pod_reader, pod_writer) = reflector::store();
     let pod_watch = watcher(
-        api::<k8s_openapi::api::core::v1::Pod>(&client, &config.namespace),
+        api::<crate::api::pod::PodSummary>(&client, &config.namespace),
         watcher::Config::default().labels(POD_TEMPLATE_HASH),
     );
     // Pod changes reach Rollouts through their ReplicaSets' status; this stream only fills the store.
@@ -226,6 +237,7 @@ pub async fn run(
         virtual_service_resource: vs_resource.clone(),
         destination_rule_resource: dr_resource.clone(),
     };
+    // One for all loops: Events are keyed by the object they regard, so sharing loses nothing.
     let recorder = Recorder::new(
         client.clone(),
         Reporter {
@@ -240,15 +252,22 @@ pub async fn run(
         stats: config.stats.clone(),
         metrics: config.metrics.clone(),
         client: client.clone(),
-        recorder,
+        recorder: recorder.clone(),
         stores: stores.clone(),
+        status_writes: Default::default(),
     });
 
-    let controller = Controller::new(
+    // As Controller::new, with the cached Rollouts stripped like every other cached object.
+    let (rollouts, rollout_writer) = reflector::store();
+    let rollout_watch = watcher(
         api::<Rollout>(&client, &config.namespace),
         watcher::Config::default(),
+    )
+    .modify(observe::strip_unread);
+    let controller = Controller::for_stream(
+        reflector(rollout_writer, rollout_watch).applied_objects(),
+        rollouts.clone(),
     );
-    let rollouts = controller.store();
     config.metrics.attach(metrics::Sources {
         synced: synced.clone(),
         rollouts: rollouts.clone(),
@@ -299,23 +318,19 @@ pub async fn run(
     }
     let controller = controller
         .watches_stream(svc_stream, move |svc: Service| {
-            referencing(
-                &svc_rollouts,
-                &svc.namespace().unwrap_or_default(),
-                |r, ns| {
-                    let canary = r.spec.strategy.canary.as_ref();
-                    let name = svc.name_any();
-                    ns == svc.namespace().unwrap_or_default()
-                        && canary.is_some_and(|c| {
-                            c.canary_service.as_deref() == Some(name.as_str())
-                                || c.stable_service.as_deref() == Some(name.as_str())
-                        })
-                },
-            )
+            let (name, svc_ns) = (svc.name_any(), svc.namespace().unwrap_or_default());
+            referencing(&svc_rollouts, &svc_ns, |r, ns| {
+                let canary = r.spec.strategy.canary.as_ref();
+                ns == svc_ns
+                    && canary.is_some_and(|c| {
+                        c.canary_service.as_deref() == Some(name.as_str())
+                            || c.stable_service.as_deref() == Some(name.as_str())
+                    })
+            })
         })
         .watches_stream_with(
             vs_stream,
-            move |vs: DynamicObject| {
+            move |vs: IstioObject| {
                 let (name, ns) = (vs.name_any(), vs.namespace().unwrap_or_default());
                 referencing(&vs_rollouts, &ns, |r, rollout_ns| {
                     istio(r).is_some_and(|i| {
@@ -323,7 +338,8 @@ pub async fn run(
                             .iter()
                             .chain(i.virtual_services.iter().flatten())
                             .any(|v| {
-                                split_vs_name(&v.name, rollout_ns) == (name.clone(), ns.clone())
+                                let (v_name, v_ns) = split_vs_name(&v.name, rollout_ns);
+                                v_name == name && v_ns == ns
                             })
                     })
                 })
@@ -332,7 +348,7 @@ pub async fn run(
         )
         .watches_stream_with(
             dr_stream,
-            move |dr: DynamicObject| {
+            move |dr: IstioObject| {
                 let (name, ns) = (dr.name_any(), dr.namespace().unwrap_or_default());
                 referencing(&dr_rollouts, &ns, |r, rollout_ns| {
                     rollout_ns == ns
@@ -353,13 +369,7 @@ pub async fn run(
         });
     let run_context = Arc::new(analysis_run::RunContext {
         client: client.clone(),
-        recorder: Recorder::new(
-            client.clone(),
-            Reporter {
-                controller: config.instance.clone(),
-                instance: None,
-            },
-        ),
+        recorder: recorder.clone(),
         default_prometheus_address: config.prometheus_address.clone(),
         error_retry: config.analysis_error_retry,
         stats: config.stats.clone(),
@@ -390,13 +400,7 @@ pub async fn run(
     let reverts = git_revert::revert_loop(
         client.clone(),
         rollouts.clone(),
-        Recorder::new(
-            client.clone(),
-            Reporter {
-                controller: config.instance.clone(),
-                instance: None,
-            },
-        ),
+        recorder,
         config.revert.clone(),
         config.metrics.clone(),
         shutdown_reverts,
@@ -474,7 +478,7 @@ fn referencing(
     rollouts
         .state()
         .iter()
-        .filter(|r| matches(r, &r.namespace().unwrap_or_default()))
+        .filter(|r| matches(r, r.metadata.namespace.as_deref().unwrap_or_default()))
         .map(|r| ObjectRef::from_obj(&**r))
         .collect()
 }
@@ -504,6 +508,13 @@ async fn reconcile_rollout(
         Ok(Ok(_)) => {}
         _ => return Err(Error::CacheNotReady(CACHE_SYNC_TIMEOUT)),
     }
+    if ctx
+        .status_writes
+        .is_stale(rollout, std::time::Instant::now())
+    {
+        // The Rollout watch event of that write triggers the next reconcile; this is a fallback.
+        return Ok(Action::requeue(Duration::from_secs(1)));
+    }
     let mut observed = observe::observe(rollout, stores);
     observed.revert_settings = ctx.revert_settings;
     let plan = crate::rollout::plan(rollout, &observed, jiff::Timestamp::now());
@@ -527,6 +538,10 @@ async fn reconcile_rollout(
         destination_rule_resource: &stores.destination_rule_resource,
     };
     let writes = writer.apply(rollout, &plan).await?;
+    if writes.status > 0 {
+        ctx.status_writes
+            .replaced(rollout, std::time::Instant::now());
+    }
     if let Some(safe_at) = writes.traffic_safe_at {
         let failed = observed
             .analysis_runs
@@ -581,21 +596,13 @@ async fn cleanup_loop(
             if !*synced.borrow() {
                 continue;
             }
-            let services: Vec<Service> = stores
-                .services
-                .state()
-                .iter()
-                .map(|s| (**s).clone())
-                .collect();
-            let drs: Vec<serde_json::Value> = stores
-                .destination_rules
-                .state()
-                .iter()
-                .filter_map(|d| serde_json::to_value(&**d).ok())
-                .collect();
-            let restores = cleanup::orphan_restores(&services, &drs, |ns, name| {
-                rollouts.get(&ObjectRef::new(name).within(ns)).is_some()
-            });
+            let services = stores.services.state();
+            let drs = stores.destination_rules.state();
+            let restores = cleanup::orphan_restores(
+                services.iter().map(|s| &**s),
+                drs.iter().map(|d| &**d),
+                |ns, name| rollouts.get(&ObjectRef::new(name).within(ns)).is_some(),
+            );
             for restore in restores {
                 let result = match &restore {
                     cleanup::Restore::Service {

@@ -2,30 +2,46 @@
 //! API calls: the stores are filled by the watches the controller runs.
 
 use crate::api::analysis::{AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate};
+use crate::api::istio::IstioObject;
+use crate::api::pod::PodSummary;
 use crate::api::rollout::Rollout;
 use crate::rollout::Observed;
 use crate::traffic::split_vs_name;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Service;
 use kube::ResourceExt;
-use kube::api::DynamicObject;
 use kube::core::ApiResource;
 use kube::runtime::reflector::{ObjectRef, Store};
 
 #[derive(Clone)]
 pub struct Stores {
     /// Pods carrying the pod-template-hash label (the pods of Rollout ReplicaSets).
-    pub pods: Store<k8s_openapi::api::core::v1::Pod>,
+    pub pods: Store<PodSummary>,
     pub analysis_runs: Store<AnalysisRun>,
     pub analysis_templates: Store<AnalysisTemplate>,
     /// None in namespaced mode, which may not read cluster-scoped objects.
     pub cluster_analysis_templates: Option<Store<ClusterAnalysisTemplate>>,
     pub replica_sets: Store<ReplicaSet>,
     pub services: Store<Service>,
-    pub virtual_services: Store<DynamicObject>,
-    pub destination_rules: Store<DynamicObject>,
+    pub virtual_services: Store<IstioObject>,
+    pub destination_rules: Store<IstioObject>,
     pub virtual_service_resource: ApiResource,
     pub destination_rule_resource: ApiResource,
+}
+
+/// The `kubectl apply` annotation: a copy of the whole object as last applied.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Drops what Weir never reads from a watched object before it is cached: its managed fields
+/// and `kubectl apply`'s copy of it, often most of an object's bytes on a real API server.
+/// Managed fields become absent, not empty: the cached Rollout is sent back on status writes,
+/// and an empty list there would clear the object's field ownership.
+pub fn strip_unread<K: kube::Resource>(object: &mut K) {
+    let meta = object.meta_mut();
+    meta.managed_fields = None;
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.remove(LAST_APPLIED);
+    }
 }
 
 /// Objects in `namespace` whose controlling owner is the object with `uid`.
@@ -37,7 +53,7 @@ where
     store
         .state()
         .into_iter()
-        .filter(|o| o.namespace().as_deref() == Some(namespace))
+        .filter(|o| o.meta().namespace.as_deref() == Some(namespace))
         .filter(|o| {
             o.owner_references()
                 .iter()
@@ -66,7 +82,7 @@ pub fn observe(rollout: &Rollout, stores: &Stores) -> Observed {
         .pods
         .state()
         .into_iter()
-        .filter(|pod| pod.namespace().as_deref() == Some(namespace.as_str()))
+        .filter(|pod| pod.metadata.namespace.as_deref() == Some(namespace.as_str()))
         .filter(|pod| {
             pod.owner_references()
                 .iter()
@@ -78,7 +94,7 @@ pub fn observe(rollout: &Rollout, stores: &Stores) -> Observed {
         .analysis_templates
         .state()
         .into_iter()
-        .filter(|t| t.namespace().as_deref() == Some(namespace.as_str()))
+        .filter(|t| t.metadata.namespace.as_deref() == Some(namespace.as_str()))
         .map(|t| (t.name_any(), (*t).clone()))
         .collect();
     if let Some(cluster) = &stores.cluster_analysis_templates {
@@ -118,7 +134,7 @@ pub fn observe(rollout: &Rollout, stores: &Stores) -> Observed {
         let key = ObjectRef::new_with(&name, stores.virtual_service_resource.clone())
             .within(&vs_namespace);
         if let Some(object) = stores.virtual_services.get(&key)
-            && let Ok(value) = serde_json::to_value(&*object)
+            && let Ok(value) = object.to_value()
         {
             observed
                 .virtual_services
@@ -131,7 +147,36 @@ pub fn observe(rollout: &Rollout, stores: &Stores) -> Observed {
         observed.destination_rule = stores
             .destination_rules
             .get(&key)
-            .and_then(|object| serde_json::to_value(&*object).ok());
+            .and_then(|object| object.to_value().ok());
     }
     observed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn strip_unread_keeps_what_weir_reads() {
+        let mut rs: ReplicaSet = serde_json::from_value(json!({
+            "metadata": {
+                "name": "web-abc",
+                "annotations": {LAST_APPLIED: "{}", "rollout.argoproj.io/revision": "2"},
+                "managedFields": [{"manager": "weir", "operation": "Update"}]
+            },
+            "spec": {"replicas": 2, "selector": {}}
+        }))
+        .unwrap();
+        strip_unread(&mut rs);
+        assert_eq!(
+            rs.metadata.managed_fields, None,
+            "absent, not an empty list"
+        );
+        assert_eq!(
+            serde_json::to_value(&rs.metadata).unwrap(),
+            json!({"name": "web-abc", "annotations": {"rollout.argoproj.io/revision": "2"}})
+        );
+        assert_eq!(rs.spec.unwrap().replicas, Some(2));
+    }
 }

@@ -4,6 +4,7 @@
 use crate::analysis::template::Templates;
 use crate::api::analysis::AnalysisRun;
 use crate::api::labels::{POD_TEMPLATE_HASH, REVISION, SCALE_DOWN_DEADLINE};
+use crate::api::pod::PodSummary;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Service;
 use serde_json::Value;
@@ -20,7 +21,7 @@ pub struct Observed {
     /// The DestinationRule named by the Rollout, as stored JSON.
     pub destination_rule: Option<Value>,
     /// Pods of the Rollout's ReplicaSets (for `restartAt`).
-    pub pods: Vec<k8s_openapi::api::core::v1::Pod>,
+    pub pods: Vec<PodSummary>,
     /// AnalysisRuns owned by the Rollout.
     pub analysis_runs: Vec<AnalysisRun>,
     /// AnalysisTemplates of the Rollout's namespace and ClusterAnalysisTemplates.

@@ -5,15 +5,8 @@
 use super::canary::Context;
 use super::plan::{EventType, Plan};
 use super::replicas::resolve_int_or_percent;
-use k8s_openapi::api::core::v1::Pod;
+use crate::api::pod::PodSummary;
 use std::time::Duration;
-
-fn ready(pod: &Pod) -> bool {
-    pod.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-}
 
 pub fn plan_restart(ctx: &Context, plan: &mut Plan) {
     let Some(restart_at) = ctx.rollout.spec.restart_at.clone() else {
@@ -26,14 +19,14 @@ pub fn plan_restart(ctx: &Context, plan: &mut Plan) {
         plan.requeue(Duration::try_from(ctx.now.duration_until(restart_at.0)).unwrap_or_default());
         return;
     }
-    let pods: Vec<&Pod> = ctx
+    let pods: Vec<&PodSummary> = ctx
         .observed
         .pods
         .iter()
         .filter(|p| p.metadata.deletion_timestamp.is_none())
         .collect();
     let stable = plan.status.stable_rs.clone();
-    let mut old: Vec<&Pod> = pods
+    let mut old: Vec<&PodSummary> = pods
         .iter()
         .copied()
         .filter(|p| {
@@ -52,7 +45,7 @@ pub fn plan_restart(ctx: &Context, plan: &mut Plan) {
         );
         return;
     }
-    let rank = |p: &Pod| {
+    let rank = |p: &PodSummary| {
         let hash = p
             .metadata
             .labels
@@ -70,7 +63,7 @@ pub fn plan_restart(ctx: &Context, plan: &mut Plan) {
     old.sort_by_key(|p| (rank(p), p.metadata.name.clone()));
     let max_unavailable =
         resolve_int_or_percent(ctx.canary.max_unavailable.as_ref(), ctx.replicas, false).max(1);
-    let unavailable = i32::try_from(pods.iter().filter(|p| !ready(p)).count()).unwrap_or(i32::MAX);
+    let unavailable = i32::try_from(pods.iter().filter(|p| !p.ready).count()).unwrap_or(i32::MAX);
     let budget = usize::try_from(max_unavailable - unavailable).unwrap_or(0);
     if budget == 0 {
         // Replacement pods becoming ready re-trigger the reconcile; this is a fallback.

@@ -622,12 +622,7 @@ fn invalid_specs_touch_nothing_and_recover() {
     }
 }
 
-fn pod(
-    name: &str,
-    hash_of_image: &str,
-    created: i64,
-    ready: bool,
-) -> k8s_openapi::api::core::v1::Pod {
+fn pod(name: &str, hash_of_image: &str, created: i64, ready: bool) -> crate::api::pod::PodSummary {
     serde_json::from_value(serde_json::json!({
         "metadata": {"name": name, "namespace": NS, "creationTimestamp": t(created).to_string(),
                      "labels": {"app": "web", "rollouts-pod-template-hash": hash(hash_of_image)}},

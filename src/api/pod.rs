@@ -1,0 +1,122 @@
+//! A Pod as the controller caches it. The pod cache exists only for `spec.restartAt`, which
+//! needs each pod's identity, owner, labels, age and readiness. Deserializing the API's Pod JSON
+//! into this type skips the spec and the rest of the status instead of storing them: a full
+//! `Pod` per replica was the largest cache the controller held.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde::Deserialize;
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(from = "PodJson")]
+pub struct PodSummary {
+    /// Without annotations and managed fields, which nothing reads.
+    pub metadata: ObjectMeta,
+    /// The pod's `Ready` condition is `True`.
+    pub ready: bool,
+}
+
+/// The parts of a Pod's JSON that are read; serde skips every other field.
+#[derive(Deserialize)]
+struct PodJson {
+    metadata: ObjectMeta,
+    status: Option<StatusJson>,
+}
+
+#[derive(Deserialize)]
+struct StatusJson {
+    conditions: Option<Vec<ConditionJson>>,
+}
+
+#[derive(Deserialize)]
+struct ConditionJson {
+    #[serde(rename = "type")]
+    type_: String,
+    status: String,
+}
+
+impl From<PodJson> for PodSummary {
+    fn from(pod: PodJson) -> Self {
+        let mut metadata = pod.metadata;
+        metadata.annotations = None;
+        metadata.managed_fields = None;
+        let ready = pod
+            .status
+            .and_then(|s| s.conditions)
+            .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+        PodSummary { metadata, ready }
+    }
+}
+
+impl k8s_openapi::Resource for PodSummary {
+    const API_VERSION: &'static str = "v1";
+    const GROUP: &'static str = "";
+    const KIND: &'static str = "Pod";
+    const VERSION: &'static str = "v1";
+    const URL_PATH_SEGMENT: &'static str = "pods";
+    type Scope = k8s_openapi::NamespaceResourceScope;
+}
+
+impl k8s_openapi::Metadata for PodSummary {
+    type Ty = ObjectMeta;
+
+    fn metadata(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+
+    fn metadata_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn keeps_identity_and_readiness_only() {
+        let pod: PodSummary = serde_json::from_value(json!({
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": "web-abc-1",
+                "namespace": "default",
+                "labels": {"rollouts-pod-template-hash": "abc"},
+                "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}"},
+                "managedFields": [{"manager": "kubelet", "operation": "Update"}],
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                                     "name": "web-abc", "uid": "rs-1", "controller": true}]
+            },
+            "spec": {"containers": [{"name": "app", "image": "app:v1"}]},
+            "status": {"phase": "Running", "conditions": [
+                {"type": "ContainersReady", "status": "True"},
+                {"type": "Ready", "status": "True"}
+            ]}
+        }))
+        .unwrap();
+        assert!(pod.ready);
+        assert_eq!(pod.metadata.name.as_deref(), Some("web-abc-1"));
+        assert_eq!(
+            pod.metadata.owner_references.as_ref().unwrap()[0].uid,
+            "rs-1"
+        );
+        assert!(pod.metadata.labels.is_some());
+        assert_eq!(pod.metadata.annotations, None);
+        assert_eq!(pod.metadata.managed_fields, None);
+    }
+
+    #[test]
+    fn not_ready_without_a_true_ready_condition() {
+        for status in [
+            json!(null),
+            json!({"phase": "Pending"}),
+            json!({"conditions": [{"type": "Ready", "status": "False"}]}),
+            json!({"conditions": [{"type": "ContainersReady", "status": "True"}]}),
+        ] {
+            let pod: PodSummary =
+                serde_json::from_value(json!({"metadata": {"name": "p"}, "status": status}))
+                    .unwrap();
+            assert!(!pod.ready, "{status}");
+        }
+    }
+}

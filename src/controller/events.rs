@@ -1,0 +1,256 @@
+//! Publishes Events (`events.k8s.io/v1`) in series, as kube's `Recorder` does: the first
+//! occurrence of a (type, reason, action, regarding, related) within six minutes creates an
+//! Event, repeats patch its series count. kube 5's `Recorder` keeps a full copy of every Event
+//! and of its key for those six minutes, unbounded and not configurable: about 14 MiB at 1,000
+//! Rollouts. This one keeps what a series patch needs (the Event's name and count), and all of
+//! Weir's loops share it.
+
+use jiff::{SignedDuration, Timestamp};
+use k8s_openapi::api::core::v1::ObjectReference;
+use k8s_openapi::api::events::v1::{Event as K8sEvent, EventSeries};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use kube::Client;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::runtime::events::{Event, EventType, Reporter};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// How long a repeat still joins an Event's series (kube's and client-go's figure).
+const SERIES_TTL: SignedDuration = SignedDuration::from_mins(6);
+/// How often expired series are dropped; an entry lives at most this much past its TTL.
+const SWEEP_EVERY: SignedDuration = SignedDuration::from_mins(1);
+
+#[derive(Clone)]
+pub struct Recorder {
+    client: Client,
+    reporter: Reporter,
+    series: Arc<Mutex<Series>>,
+}
+
+impl Recorder {
+    pub fn new(client: Client, reporter: Reporter) -> Self {
+        Recorder {
+            client,
+            reporter,
+            series: Arc::default(),
+        }
+    }
+
+    /// Creates the Event, or patches the series of the same Event published in the last six
+    /// minutes. The Event goes to the namespace of `reference` ("default" if it has none).
+    pub async fn publish(
+        &self,
+        ev: &Event,
+        reference: &ObjectReference,
+    ) -> Result<(), kube::Error> {
+        let now = Timestamp::now();
+        let key = SeriesKey::new(ev, reference);
+        let events: Api<K8sEvent> = Api::namespaced(
+            self.client.clone(),
+            reference.namespace.as_deref().unwrap_or("default"),
+        );
+        let repeat = self.lock().repeat(&key, now);
+        let (name, count) = match repeat {
+            Some((name, count)) => {
+                let series = EventSeries {
+                    count,
+                    last_observed_time: MicroTime(now),
+                };
+                events
+                    .patch(
+                        &name,
+                        &PatchParams::default(),
+                        &Patch::Merge(serde_json::json!({ "series": series })),
+                    )
+                    .await?;
+                (name, count)
+            }
+            None => {
+                let event = self.event(ev, reference, now);
+                events.create(&PostParams::default(), &event).await?;
+                (event.metadata.name.unwrap_or_default(), 1)
+            }
+        };
+        self.lock().record(key, name, count, now);
+        Ok(())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Series> {
+        // The map stays consistent whatever panicked while holding it: each write is one insert.
+        self.series.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The Event kube's `Recorder` would create, field for field.
+    fn event(&self, ev: &Event, reference: &ObjectReference, now: Timestamp) -> K8sEvent {
+        let controller = &self.reporter.controller;
+        K8sEvent {
+            action: Some(ev.action.clone()),
+            reason: Some(ev.reason.clone()),
+            event_time: Some(MicroTime(now)),
+            regarding: Some(reference.clone()),
+            note: ev.note.clone(),
+            metadata: ObjectMeta {
+                namespace: reference.namespace.clone(),
+                name: Some(format!(
+                    "{}.{:x}",
+                    reference.name.as_ref().unwrap_or(controller),
+                    now.as_nanosecond()
+                )),
+                ..Default::default()
+            },
+            reporting_controller: Some(controller.clone()),
+            reporting_instance: Some(
+                self.reporter
+                    .instance
+                    .clone()
+                    .unwrap_or_else(|| controller.clone()),
+            ),
+            type_: Some(
+                match ev.type_ {
+                    EventType::Normal => "Normal",
+                    EventType::Warning => "Warning",
+                }
+                .into(),
+            ),
+            related: ev.secondary.clone(),
+            ..Default::default()
+        }
+    }
+}
+
+/// What makes two publishes the same Event: kube's key (type, reason, action, and the
+/// apiVersion, kind, namespace, name and uid of the regarding and related objects) less the
+/// reporter, which is fixed. The fields are joined into one string because every open series
+/// holds its key for six minutes: one allocation instead of up to fourteen, and a small map slot.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct SeriesKey(String);
+
+impl SeriesKey {
+    fn new(ev: &Event, regarding: &ObjectReference) -> Self {
+        // NUL appears in no Kubernetes name, reason or kind, so the join is unambiguous.
+        let mut key = format!("{:?}\0{}\0{}", ev.type_, ev.reason, ev.action);
+        for object in std::iter::once(regarding).chain(ev.secondary.as_ref()) {
+            for field in [
+                &object.api_version,
+                &object.kind,
+                &object.namespace,
+                &object.name,
+                &object.uid,
+            ] {
+                key.push('\0');
+                key.push_str(field.as_deref().unwrap_or_default());
+            }
+        }
+        SeriesKey(key)
+    }
+}
+
+/// Open series: for each key, the Event's name, its count and when it was last published.
+#[derive(Debug, Default)]
+struct Series {
+    open: HashMap<SeriesKey, (String, i32, Timestamp)>,
+    swept: Option<Timestamp>,
+}
+
+impl Series {
+    /// The Event to patch and its next count if `key` was published within the TTL; None to
+    /// create a new Event. Drops expired series at most once per `SWEEP_EVERY`.
+    fn repeat(&mut self, key: &SeriesKey, now: Timestamp) -> Option<(String, i32)> {
+        if self.swept.is_none_or(|t| t + SWEEP_EVERY <= now) {
+            self.open.retain(|_, (_, _, last)| *last + SERIES_TTL > now);
+            self.swept = Some(now);
+        }
+        let (name, count, last) = self.open.get(key)?;
+        (*last + SERIES_TTL > now).then(|| (name.clone(), count + 1))
+    }
+
+    fn record(&mut self, key: SeriesKey, name: String, count: i32, now: Timestamp) {
+        self.open.insert(key, (name, count, now));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rollout(name: &str) -> ObjectReference {
+        ObjectReference {
+            api_version: Some("argoproj.io/v1alpha1".into()),
+            kind: Some("Rollout".into()),
+            namespace: Some("default".into()),
+            name: Some(name.into()),
+            uid: Some(format!("uid-{name}")),
+            ..Default::default()
+        }
+    }
+
+    fn event(reason: &str, related: Option<&str>) -> Event {
+        Event {
+            type_: EventType::Normal,
+            reason: reason.into(),
+            note: Some("a note is not part of the key".into()),
+            action: reason.into(),
+            secondary: related.map(rollout),
+        }
+    }
+
+    fn key(reason: &str, rollout_name: &str) -> SeriesKey {
+        SeriesKey::new(&event(reason, None), &rollout(rollout_name))
+    }
+
+    fn at(seconds: i64) -> Timestamp {
+        Timestamp::from_second(1_700_000_000 + seconds).unwrap()
+    }
+
+    #[test]
+    fn repeats_within_the_ttl_join_the_series() {
+        let mut series = Series::default();
+        let step = key("RolloutStepCompleted", "web");
+        assert_eq!(series.repeat(&step, at(0)), None, "first: create");
+        series.record(step.clone(), "web.1".into(), 1, at(0));
+        assert_eq!(series.repeat(&step, at(10)), Some(("web.1".into(), 2)));
+        series.record(step.clone(), "web.1".into(), 2, at(10));
+        assert_eq!(
+            series.repeat(&step, at(10 + 359)),
+            Some(("web.1".into(), 3)),
+            "the TTL runs from the last publish"
+        );
+        assert_eq!(series.repeat(&step, at(10 + 360)), None, "expired: create");
+    }
+
+    #[test]
+    fn other_reasons_and_objects_are_other_series() {
+        let mut series = Series::default();
+        series.record(key("RolloutUpdated", "web"), "web.1".into(), 1, at(0));
+        assert_eq!(series.repeat(&key("RolloutUpdated", "api"), at(1)), None);
+        assert_eq!(series.repeat(&key("RolloutCompleted", "web"), at(1)), None);
+        let related = SeriesKey::new(&event("RolloutUpdated", Some("api")), &rollout("web"));
+        assert_eq!(series.repeat(&related, at(1)), None);
+        let mut warning = event("RolloutUpdated", None);
+        warning.type_ = EventType::Warning;
+        let warning = SeriesKey::new(&warning, &rollout("web"));
+        assert_eq!(series.repeat(&warning, at(1)), None);
+        assert!(
+            series
+                .repeat(&key("RolloutUpdated", "web"), at(1))
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn expired_series_are_swept() {
+        let mut series = Series::default();
+        for i in 0..100 {
+            series.record(
+                key("RolloutUpdated", &format!("r{i}")),
+                format!("r{i}.1"),
+                1,
+                at(0),
+            );
+        }
+        series.repeat(&key("RolloutUpdated", "r0"), at(1));
+        assert_eq!(series.open.len(), 100, "all within the TTL");
+        series.repeat(&key("RolloutUpdated", "r0"), at(400));
+        assert!(series.open.is_empty());
+    }
+}
