@@ -178,21 +178,20 @@ async fn failed_analysis_reverts_the_image_in_git() {
         "FIGURE abort-to-revert-commit (1,000-file repo, file://): {:.0} ms",
         seen_abort.elapsed().as_secs_f64() * 1000.0
     );
+    // The event is published after the result is recorded in status, so wait for both.
+    let event = format!(
+        r#"rollout_events_total{{namespace="{}",name="nodejs-app",type="Normal",reason="GitRevertCommitted"}} 1"#,
+        bed.ns
+    );
     let counted = bed
         .wait("the revert counted in /metrics", || async {
             let text = metrics.encode();
-            text.contains(r#"weir_git_revert_total{result="Committed"} 1"#)
-                .then_some(text)
+            (text.contains(r#"weir_git_revert_total{result="Committed"} 1"#)
+                && text.contains(&event))
+            .then_some(())
         })
-        .await
-        .expect("weir_git_revert_total counts the committed revert");
-    assert!(
-        counted.contains(&format!(
-            r#"rollout_events_total{{namespace="{}",name="nodejs-app",type="Normal",reason="GitRevertCommitted"}} 1"#,
-            bed.ns
-        )),
-        "{counted}"
-    );
+        .await;
+    assert!(counted.is_some(), "{}", metrics.encode());
     let log = repo.log("main");
     let commit = &log[0];
     assert_eq!(commit.sha, head);

@@ -25,7 +25,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-/// What `/metrics` answers with.
+/// What `/metrics` answers with. (`Registry::register` ends each help text with a period, so
+/// registered help strings have none.)
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Reconciles take milliseconds, so the buckets start at half a millisecond; Argo's own bounds
@@ -148,25 +149,25 @@ impl Metrics {
         let sources = Arc::new(OnceLock::new());
         registry.register(
             "rollout_reconcile",
-            "Rollout reconciliation performance.",
+            "Rollout reconciliation performance",
             rollouts.reconcile.clone(),
         );
         registry.register("rollout_events", "Count of rollout events", events.clone());
         registry.register(
             "analysis_run_reconcile",
-            "Analysis Run reconciliation performance.",
+            "Analysis Run reconciliation performance",
             runs.reconcile.clone(),
         );
         registry.register(
             "weir_git_revert",
-            "Git revert attempts by result: the revert's phase (Committed, AlreadyReverted, Failed, Conflict).",
+            "Git revert attempts by result: the revert's phase (Committed, AlreadyReverted, Failed, Conflict)",
             git_reverts.clone(),
         );
         registry.register(
             "weir_abort_to_safe_seconds",
             "Seconds from learning of an abort (an AnalysisRun judged Failed/Error by this \
              process, otherwise the reconcile that saw it) to the VirtualService write that \
-             sent all traffic to stable.",
+             sent all traffic to stable",
             abort_to_safe.clone(),
         );
         registry.register_collector(Box::new(StateCollector {
