@@ -33,7 +33,7 @@ pub async fn revert_loop(
     shutdown: impl Future<Output = ()>,
 ) {
     let in_flight: Arc<Mutex<HashSet<ObjectRef<Rollout>>>> = Arc::default();
-    let jobs = Mutex::new(tokio::task::JoinSet::new());
+    let mut running = tokio::task::JoinSet::new();
     let scan = async {
         let mut interval = tokio::time::interval(SCAN_INTERVAL);
         loop {
@@ -66,7 +66,6 @@ pub async fn revert_loop(
                     in_flight.clone(),
                     metrics.clone(),
                 );
-                let mut running = jobs.lock().unwrap_or_else(|e| e.into_inner());
                 // Reap finished jobs so the set holds only those in flight.
                 while running.try_join_next().is_some() {}
                 running.spawn(async move {
@@ -84,7 +83,6 @@ pub async fn revert_loop(
         _ = scan => {}
         _ = shutdown => {}
     }
-    let mut running = jobs.into_inner().unwrap_or_else(|e| e.into_inner());
     if !running.is_empty() {
         tracing::info!(
             reverts = running.len(),

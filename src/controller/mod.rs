@@ -305,21 +305,19 @@ pub async fn run(
         .owns_stream(ar_stream)
         .watches_stream(at_stream, move |t: AnalysisTemplate| {
             let ns = t.namespace().unwrap_or_default();
-            referencing(&at_rollouts, &ns, |r, rollout_ns| {
+            referencing(&at_rollouts, |r, rollout_ns| {
                 rollout_ns == ns && names_template(r, &t.name_any(), false)
             })
         });
     if let Some(stream) = cat_stream {
         controller = controller.watches_stream(stream, move |t: ClusterAnalysisTemplate| {
-            referencing(&cat_rollouts, "", |r, _| {
-                names_template(r, &t.name_any(), true)
-            })
+            referencing(&cat_rollouts, |r, _| names_template(r, &t.name_any(), true))
         });
     }
     let controller = controller
         .watches_stream(svc_stream, move |svc: Service| {
             let (name, svc_ns) = (svc.name_any(), svc.namespace().unwrap_or_default());
-            referencing(&svc_rollouts, &svc_ns, |r, ns| {
+            referencing(&svc_rollouts, |r, ns| {
                 let canary = r.spec.strategy.canary.as_ref();
                 ns == svc_ns
                     && canary.is_some_and(|c| {
@@ -332,7 +330,7 @@ pub async fn run(
             vs_stream,
             move |vs: IstioObject| {
                 let (name, ns) = (vs.name_any(), vs.namespace().unwrap_or_default());
-                referencing(&vs_rollouts, &ns, |r, rollout_ns| {
+                referencing(&vs_rollouts, |r, rollout_ns| {
                     istio(r).is_some_and(|i| {
                         i.virtual_service
                             .iter()
@@ -350,7 +348,7 @@ pub async fn run(
             dr_stream,
             move |dr: IstioObject| {
                 let (name, ns) = (dr.name_any(), dr.namespace().unwrap_or_default());
-                referencing(&dr_rollouts, &ns, |r, rollout_ns| {
+                referencing(&dr_rollouts, |r, rollout_ns| {
                     rollout_ns == ns
                         && istio(r)
                             .and_then(|i| i.destination_rule.as_ref())
@@ -472,7 +470,6 @@ fn istio(rollout: &Rollout) -> Option<&crate::api::rollout::IstioTrafficRouting>
 /// on Service/VirtualService/DestinationRule changes.
 fn referencing(
     rollouts: &Store<Rollout>,
-    _namespace: &str,
     matches: impl Fn(&Rollout, &str) -> bool,
 ) -> Vec<ObjectRef<Rollout>> {
     rollouts

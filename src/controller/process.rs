@@ -88,8 +88,9 @@ pub async fn run(
     config: ProcessConfig,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> Result<(), ProcessError> {
-    let params = match &config.leader_election {
-        Some(election) => Some(election.params().map_err(ProcessError::Config)?),
+    // Checked before anything binds or talks to the API server.
+    let election = match &config.leader_election {
+        Some(election) => Some((election, election.params().map_err(ProcessError::Config)?)),
         None => None,
     };
     let health = config.controller.health.clone();
@@ -112,11 +113,11 @@ pub async fn run(
         .collect();
 
     let shutdown = shutdown.shared();
-    let result = match (config.leader_election.as_ref(), params) {
-        (Some(election), Some(params)) => {
+    let result = match election {
+        Some((election, params)) => {
             lead(client, config.controller, election, params, shutdown).await
         }
-        _ => {
+        None => {
             health.set_leadership(Leadership::Disabled);
             super::run(client, config.controller, shutdown).await;
             Ok(())

@@ -78,30 +78,47 @@ pub struct Sources {
     pub cluster_analysis_templates: Option<Store<ClusterAnalysisTemplate>>,
 }
 
-/// Series recorded per object, remembered so they can be dropped with the object.
+/// Reconcile series of one kind of object, remembered so they can be dropped with the object.
 #[derive(Debug, Clone)]
 struct PerObject {
     reconcile: HistogramFamily,
+    /// Objects with a `reconcile` histogram (a Family cannot list its label sets).
+    reconciled: Arc<Mutex<BTreeSet<ObjectLabels>>>,
     /// Argo exposes `*_reconcile_error` without the `_total` suffix an OpenMetrics counter
     /// gets, so these are counted here and written as untyped samples under the exact name.
     errors: Arc<Mutex<BTreeMap<ObjectLabels, u64>>>,
-    /// Event label pairs seen per Rollout (only Rollouts carry events).
-    events: Arc<Mutex<EventKeys>>,
 }
 
 impl PerObject {
     fn new() -> Self {
         PerObject {
             reconcile: Family::new_with_constructor(reconcile_histogram),
+            reconciled: Arc::default(),
             errors: Arc::default(),
-            events: Arc::default(),
         }
     }
 
-    fn labels(&self) -> BTreeSet<ObjectLabels> {
-        let mut all: BTreeSet<ObjectLabels> = lock(&self.errors).keys().cloned().collect();
-        all.extend(lock(&self.events).keys().cloned());
+    fn observe(&self, key: ObjectLabels, took: Duration) {
+        self.reconcile
+            .get_or_create(&key)
+            .observe(took.as_secs_f64());
+        lock(&self.reconciled).insert(key);
+    }
+
+    fn error(&self, key: ObjectLabels) {
+        *lock(&self.errors).entry(key).or_default() += 1;
+    }
+
+    fn keys(&self) -> BTreeSet<ObjectLabels> {
+        let mut all = lock(&self.reconciled).clone();
+        all.extend(lock(&self.errors).keys().cloned());
         all
+    }
+
+    fn forget(&self, key: &ObjectLabels) {
+        self.reconcile.remove(key);
+        lock(&self.reconciled).remove(key);
+        lock(&self.errors).remove(key);
     }
 }
 
@@ -117,13 +134,13 @@ pub struct Metrics {
     rollouts: PerObject,
     runs: PerObject,
     events: Family<EventLabels, Counter>,
+    /// Event label pairs seen per Rollout, to drop them with the Rollout.
+    event_keys: Mutex<EventKeys>,
     git_reverts: Family<ResultLabels, Counter>,
     abort_to_safe: Histogram,
     sources: Arc<OnceLock<Sources>>,
     /// When this process judged an AnalysisRun Failed or Error: the start of abort-to-safe.
     failed_runs: Mutex<HashMap<(String, String), Instant>>,
-    /// Reconcile latency keys seen, so a deleted object's histogram can be removed.
-    reconciled: Mutex<BTreeSet<(bool, ObjectLabels)>>,
 }
 
 impl std::fmt::Debug for Sources {
@@ -180,11 +197,11 @@ impl Metrics {
             rollouts,
             runs,
             events,
+            event_keys: Mutex::default(),
             git_reverts,
             abort_to_safe,
             sources,
             failed_runs: Mutex::default(),
-            reconciled: Mutex::default(),
         }
     }
 
@@ -202,34 +219,19 @@ impl Metrics {
     }
 
     pub fn rollout_reconciled(&self, namespace: &str, name: &str, took: Duration) {
-        self.observe_reconcile(false, namespace, name, took);
+        self.rollouts.observe(Self::key(namespace, name), took);
     }
 
     pub fn analysis_run_reconciled(&self, namespace: &str, name: &str, took: Duration) {
-        self.observe_reconcile(true, namespace, name, took);
-    }
-
-    fn observe_reconcile(&self, run: bool, namespace: &str, name: &str, took: Duration) {
-        let key = Self::key(namespace, name);
-        let family = if run {
-            &self.runs.reconcile
-        } else {
-            &self.rollouts.reconcile
-        };
-        family.get_or_create(&key).observe(took.as_secs_f64());
-        lock(&self.reconciled).insert((run, key));
+        self.runs.observe(Self::key(namespace, name), took);
     }
 
     pub fn rollout_reconcile_error(&self, namespace: &str, name: &str) {
-        *lock(&self.rollouts.errors)
-            .entry(Self::key(namespace, name))
-            .or_default() += 1;
+        self.rollouts.error(Self::key(namespace, name));
     }
 
     pub fn analysis_run_reconcile_error(&self, namespace: &str, name: &str) {
-        *lock(&self.runs.errors)
-            .entry(Self::key(namespace, name))
-            .or_default() += 1;
+        self.runs.error(Self::key(namespace, name));
     }
 
     /// One Event published for a Rollout (`type` is Normal or Warning).
@@ -242,7 +244,7 @@ impl Metrics {
                 reason: reason.to_string(),
             })
             .inc();
-        lock(&self.rollouts.events)
+        lock(&self.event_keys)
             .entry(Self::key(namespace, name))
             .or_default()
             .insert((type_.to_string(), reason.to_string()));
@@ -312,9 +314,12 @@ impl Metrics {
         if !*sources.synced.borrow() {
             return;
         }
-        for key in self.rollouts.labels().into_iter().filter(rollout_gone) {
-            lock(&self.rollouts.errors).remove(&key);
-            for (type_, reason) in lock(&self.rollouts.events).remove(&key).unwrap_or_default() {
+        let mut rollout_keys = self.rollouts.keys();
+        rollout_keys.extend(lock(&self.event_keys).keys().cloned());
+        for key in rollout_keys.into_iter().filter(rollout_gone) {
+            self.rollouts.forget(&key);
+            let events = lock(&self.event_keys).remove(&key).unwrap_or_default();
+            for (type_, reason) in events {
                 self.events.remove(&EventLabels {
                     namespace: key.namespace.clone(),
                     name: key.name.clone(),
@@ -323,25 +328,9 @@ impl Metrics {
                 });
             }
         }
-        for key in self.runs.labels().into_iter().filter(run_gone) {
-            lock(&self.runs.errors).remove(&key);
+        for key in self.runs.keys().into_iter().filter(run_gone) {
+            self.runs.forget(&key);
         }
-        lock(&self.reconciled).retain(|(run, key)| {
-            let gone = if *run {
-                run_gone(key)
-            } else {
-                rollout_gone(key)
-            };
-            if gone {
-                let family = if *run {
-                    &self.runs.reconcile
-                } else {
-                    &self.rollouts.reconcile
-                };
-                family.remove(key);
-            }
-            !gone
-        });
         lock(&self.failed_runs)
             .retain(|(namespace, name), _| !run_gone(&Self::key(namespace, name)));
     }
