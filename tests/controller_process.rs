@@ -153,16 +153,15 @@ async fn two_replicas_elect_one_leader_and_hand_over_on_sigterm() {
     server.apply_yaml(ROLLOUT).unwrap();
 
     let mut first = Replica::start(&config, &[]);
+    // A replica is ready as a standby before its first Lease attempt, so wait for the body
+    // that says it leads, not for the first 200.
     let leader_body = wait_for("first replica leads with synced caches", || {
-        first.readyz().filter(|(status, _)| *status == 200)
+        first
+            .readyz()
+            .filter(|(_, body)| body.contains("leader-election: leader\ncaches: synced"))
     })
     .await;
-    assert!(
-        leader_body
-            .1
-            .contains("leader-election: leader\ncaches: synced"),
-        "{leader_body:?}"
-    );
+    assert_eq!(leader_body.0, 200, "{leader_body:?}");
     let first_identity = holder(&server).expect("the Lease names its holder");
 
     let second = Replica::start(&config, &[]);
