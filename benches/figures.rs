@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use weir::api::Rollout;
+use weir::api::replica_set::ReplicaSetSummary;
 use weir::controller::{Config, Stats};
 use weir::harness::{ApiServer, HarnessConfig};
 
@@ -92,8 +93,8 @@ fn plan_time() {
     let mut now = jiff::Timestamp::now();
     for _ in 0..3 {
         let plan = weir::rollout::plan(&rollout, &observed, now);
-        if let Some(rs) = plan.create_replica_set {
-            let mut rs = rs;
+        if let Some(rs) = &plan.create_replica_set {
+            let mut rs = ReplicaSetSummary::from(rs);
             rs.spec.as_mut().unwrap().replicas = Some(10);
             rs.status = Some(k8s_openapi::api::apps::v1::ReplicaSetStatus {
                 replicas: 10,
@@ -117,7 +118,7 @@ fn plan_time() {
         .containers[0]
         .image = Some("web:v2".into());
     let plan = weir::rollout::plan(&rollout, &observed, now);
-    let mut rs = plan.create_replica_set.expect("new revision");
+    let mut rs = ReplicaSetSummary::from(plan.create_replica_set.as_ref().expect("new revision"));
     rs.spec.as_mut().unwrap().replicas = Some(3);
     rs.status = Some(k8s_openapi::api::apps::v1::ReplicaSetStatus {
         replicas: 3,

@@ -47,26 +47,7 @@ impl From<PodJson> for PodSummary {
     }
 }
 
-impl k8s_openapi::Resource for PodSummary {
-    const API_VERSION: &'static str = "v1";
-    const GROUP: &'static str = "";
-    const KIND: &'static str = "Pod";
-    const VERSION: &'static str = "v1";
-    const URL_PATH_SEGMENT: &'static str = "pods";
-    type Scope = k8s_openapi::NamespaceResourceScope;
-}
-
-impl k8s_openapi::Metadata for PodSummary {
-    type Ty = ObjectMeta;
-
-    fn metadata(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-
-    fn metadata_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
-}
+super::cached_resource!(PodSummary, "", "v1", "Pod", "pods");
 
 #[cfg(test)]
 mod tests {

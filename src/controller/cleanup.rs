@@ -5,8 +5,8 @@
 use crate::api::istio::IstioObject;
 use crate::api::labels::{MANAGED_BY, POD_TEMPLATE_HASH};
 use crate::api::rollout::IstioDestinationRule;
+use crate::api::service::ServiceSummary;
 use crate::traffic::{destination_rule_restore_patch, service_restore_patch};
-use k8s_openapi::api::core::v1::Service;
 use kube::ResourceExt;
 use serde_json::Value;
 
@@ -28,7 +28,7 @@ pub enum Restore {
 /// Takes the cached objects by reference: it runs every few seconds over every Service and
 /// DestinationRule, and almost all of them need nothing.
 pub fn orphan_restores<'a>(
-    services: impl IntoIterator<Item = &'a Service>,
+    services: impl IntoIterator<Item = &'a ServiceSummary>,
     destination_rules: impl IntoIterator<Item = &'a IstioObject>,
     exists: impl Fn(&str, &str) -> bool,
 ) -> Vec<Restore> {
@@ -98,7 +98,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn service(owner: Option<&str>) -> Service {
+    fn service(owner: Option<&str>) -> ServiceSummary {
         serde_json::from_value(json!({
             "metadata": {"name": "web-stable", "namespace": "default",
                          "annotations": owner.map(|o| json!({MANAGED_BY: o})).unwrap_or(json!({}))},

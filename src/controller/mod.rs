@@ -19,13 +19,14 @@ use crate::analysis::assess::{ERROR, FAILED};
 use crate::api::analysis::{AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate};
 use crate::api::istio::{IstioObject, destination_rule_resource, virtual_service_resource};
 use crate::api::labels::POD_TEMPLATE_HASH;
+use crate::api::replica_set::ReplicaSetSummary;
 use crate::api::rollout::Rollout;
+use crate::api::service::ServiceSummary;
 use crate::traffic::split_vs_name;
 use apply::Writer;
 pub use error::Error;
 use events::Recorder;
 use futures::{FutureExt, StreamExt};
-use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Service;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
@@ -139,7 +140,7 @@ pub async fn run(
     let (rs_reader, rs_writer) = reflector::store();
     // Only ReplicaSets Rollouts created carry the hash label: unrelated ones are never cached.
     let rs_watch = watcher(
-        api::<ReplicaSet>(&client, &config.namespace),
+        api::<ReplicaSetSummary>(&client, &config.namespace),
         watcher::Config::default().labels(POD_TEMPLATE_HASH),
     )
     .modify(observe::strip_unread);
@@ -149,7 +150,7 @@ pub async fn run(
 
     let (svc_reader, svc_writer) = reflector::store();
     let svc_watch = watcher(
-        api::<Service>(&client, &config.namespace),
+        api::<ServiceSummary>(&client, &config.namespace),
         watcher::Config::default(),
     )
     .modify(observe::strip_unread);
@@ -315,7 +316,7 @@ pub async fn run(
         });
     }
     let controller = controller
-        .watches_stream(svc_stream, move |svc: Service| {
+        .watches_stream(svc_stream, move |svc: ServiceSummary| {
             let (name, svc_ns) = (svc.name_any(), svc.namespace().unwrap_or_default());
             referencing(&svc_rollouts, |r, ns| {
                 let canary = r.spec.strategy.canary.as_ref();

@@ -4,11 +4,11 @@
 use crate::api::analysis::{AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate};
 use crate::api::istio::IstioObject;
 use crate::api::pod::PodSummary;
+use crate::api::replica_set::ReplicaSetSummary;
 use crate::api::rollout::Rollout;
+use crate::api::service::ServiceSummary;
 use crate::rollout::Observed;
 use crate::traffic::split_vs_name;
-use k8s_openapi::api::apps::v1::ReplicaSet;
-use k8s_openapi::api::core::v1::Service;
 use kube::ResourceExt;
 use kube::core::ApiResource;
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -21,8 +21,8 @@ pub struct Stores {
     pub analysis_templates: Store<AnalysisTemplate>,
     /// None in namespaced mode, which may not read cluster-scoped objects.
     pub cluster_analysis_templates: Option<Store<ClusterAnalysisTemplate>>,
-    pub replica_sets: Store<ReplicaSet>,
-    pub services: Store<Service>,
+    pub replica_sets: Store<ReplicaSetSummary>,
+    pub services: Store<ServiceSummary>,
     pub virtual_services: Store<IstioObject>,
     pub destination_rules: Store<IstioObject>,
     pub virtual_service_resource: ApiResource,
@@ -159,7 +159,7 @@ mod tests {
 
     #[test]
     fn strip_unread_keeps_what_weir_reads() {
-        let mut rs: ReplicaSet = serde_json::from_value(json!({
+        let mut rs: ReplicaSetSummary = serde_json::from_value(json!({
             "metadata": {
                 "name": "web-abc",
                 "annotations": {LAST_APPLIED: "{}", "rollout.argoproj.io/revision": "2"},

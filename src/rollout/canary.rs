@@ -12,6 +12,7 @@ use super::plan::{EventType, Plan, ReplicaSetUpdate, VirtualServicePatch};
 use super::replicas::{self, BasicState};
 use super::{analysis, gitrevert, status, steps};
 use crate::api::labels::{MANAGED_BY, SCALE_DOWN_DEADLINE};
+use crate::api::replica_set::ReplicaSetSummary;
 use crate::api::rollout::{
     CanaryStep, CanaryStrategy, PauseCondition, Rollout, TrafficWeights, WeightDestination,
 };
@@ -20,7 +21,6 @@ use crate::traffic::{
     virtual_service_patch,
 };
 use jiff::{SignedDuration, Timestamp};
-use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use std::collections::BTreeSet;
@@ -45,7 +45,7 @@ pub struct Context<'a> {
     pub observed: &'a Observed,
     pub now: Timestamp,
     pub now_time: Time,
-    pub new_rs: Option<&'a ReplicaSet>,
+    pub new_rs: Option<&'a ReplicaSetSummary>,
     pub traffic_routed: bool,
 }
 
@@ -93,7 +93,7 @@ impl<'a> Context<'a> {
             + 1
     }
 
-    pub fn rs_by_hash(&self, hash: &str) -> Option<&'a ReplicaSet> {
+    pub fn rs_by_hash(&self, hash: &str) -> Option<&'a ReplicaSetSummary> {
         self.observed
             .replica_sets
             .iter()
@@ -323,7 +323,7 @@ fn desired_counts(ctx: &Context, d: &Decision, promote_full: bool) -> Counts {
         };
     }
     let stable_rs = d.stable_hash.as_deref().and_then(|h| ctx.rs_by_hash(h));
-    let others: Vec<&ReplicaSet> = ctx
+    let others: Vec<&ReplicaSetSummary> = ctx
         .observed
         .replica_sets
         .iter()
@@ -351,7 +351,7 @@ fn desired_counts(ctx: &Context, d: &Decision, promote_full: bool) -> Counts {
     }
 }
 
-fn is_new_or_stable(ctx: &Context, d: &Decision, rs: &ReplicaSet) -> bool {
+fn is_new_or_stable(ctx: &Context, d: &Decision, rs: &ReplicaSetSummary) -> bool {
     let hash = hash_of(rs);
     hash == Some(ctx.hash.as_str()) || (hash.is_some() && hash == d.stable_hash.as_deref())
 }
@@ -813,7 +813,7 @@ fn scale_replica_sets(ctx: &Context, plan: &mut Plan, d: &Decision, counts: &Cou
     }
 
     // Everything else: previous stables and superseded canaries.
-    let mut idle: Vec<&ReplicaSet> = Vec::new();
+    let mut idle: Vec<&ReplicaSetSummary> = Vec::new();
     for rs in &ctx.observed.replica_sets {
         if is_new_or_stable(ctx, d, rs) || d.referenced.contains(hash_of(rs).unwrap_or_default()) {
             continue;
@@ -873,7 +873,7 @@ fn scale_replica_sets(ctx: &Context, plan: &mut Plan, d: &Decision, counts: &Cou
 /// the annotation), merging with an update already planned for the same ReplicaSet.
 fn set_replica_set(
     plan: &mut Plan,
-    rs: &ReplicaSet,
+    rs: &ReplicaSetSummary,
     replicas: Option<i32>,
     deadline: Option<Option<String>>,
 ) {
@@ -913,7 +913,7 @@ fn set_replica_set(
 }
 
 /// Annotates `scale-down-deadline` the first time, then scales to zero once it has passed.
-fn delayed_scale_down(ctx: &Context, plan: &mut Plan, rs: &ReplicaSet, delay_seconds: i32) {
+fn delayed_scale_down(ctx: &Context, plan: &mut Plan, rs: &ReplicaSetSummary, delay_seconds: i32) {
     match scale_down_deadline(rs) {
         Some(deadline) if ctx.now >= deadline => set_replica_set(plan, rs, Some(0), Some(None)),
         Some(deadline) => plan.requeue(

@@ -29,6 +29,8 @@ pub struct RevertSettings {
     pub on_manual_abort: bool,
 }
 
+/// (container, image) of a pod template, init containers first, as `ReplicaSetSummary::images`
+/// lists the stable ReplicaSet's.
 fn images(template: &PodTemplateSpec) -> Vec<(String, String)> {
     template
         .spec
@@ -72,12 +74,7 @@ pub fn request(ctx: &Context, plan: &mut Plan, cause: AbortCause, revision: i64)
     else {
         return;
     };
-    let stable_images = stable
-        .spec
-        .as_ref()
-        .and_then(|s| s.template.as_ref())
-        .map(images)
-        .unwrap_or_default();
+    let stable_images = stable.images();
     let reverts: Vec<ImageRevert> = images(ctx.template)
         .into_iter()
         .filter_map(|(container, bad)| {

@@ -5,17 +5,17 @@ use crate::analysis::template::Templates;
 use crate::api::analysis::AnalysisRun;
 use crate::api::labels::{POD_TEMPLATE_HASH, REVISION, SCALE_DOWN_DEADLINE};
 use crate::api::pod::PodSummary;
-use k8s_openapi::api::apps::v1::ReplicaSet;
-use k8s_openapi::api::core::v1::Service;
+use crate::api::replica_set::ReplicaSetSummary;
+use crate::api::service::ServiceSummary;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Default)]
 pub struct Observed {
     /// ReplicaSets owned by the Rollout.
-    pub replica_sets: Vec<ReplicaSet>,
+    pub replica_sets: Vec<ReplicaSetSummary>,
     /// Services named by canaryService/stableService that exist, by name.
-    pub services: BTreeMap<String, Service>,
+    pub services: BTreeMap<String, ServiceSummary>,
     /// VirtualServices named by the Rollout that exist, by (namespace, name), as stored JSON.
     pub virtual_services: BTreeMap<(String, String), Value>,
     /// The DestinationRule named by the Rollout, as stored JSON.
@@ -30,7 +30,7 @@ pub struct Observed {
     pub revert_settings: crate::rollout::gitrevert::RevertSettings,
 }
 
-pub fn hash_of(rs: &ReplicaSet) -> Option<&str> {
+pub fn hash_of(rs: &ReplicaSetSummary) -> Option<&str> {
     rs.metadata
         .labels
         .as_ref()?
@@ -38,7 +38,7 @@ pub fn hash_of(rs: &ReplicaSet) -> Option<&str> {
         .map(String::as_str)
 }
 
-pub fn revision_of(rs: &ReplicaSet) -> i64 {
+pub fn revision_of(rs: &ReplicaSetSummary) -> i64 {
     rs.metadata
         .annotations
         .as_ref()
@@ -47,29 +47,29 @@ pub fn revision_of(rs: &ReplicaSet) -> i64 {
         .unwrap_or(0)
 }
 
-pub fn spec_replicas(rs: &ReplicaSet) -> i32 {
+pub fn spec_replicas(rs: &ReplicaSetSummary) -> i32 {
     rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1)
 }
 
-pub fn available(rs: &ReplicaSet) -> i32 {
+pub fn available(rs: &ReplicaSetSummary) -> i32 {
     rs.status
         .as_ref()
         .and_then(|s| s.available_replicas)
         .unwrap_or(0)
 }
 
-pub fn ready(rs: &ReplicaSet) -> i32 {
+pub fn ready(rs: &ReplicaSetSummary) -> i32 {
     rs.status
         .as_ref()
         .and_then(|s| s.ready_replicas)
         .unwrap_or(0)
 }
 
-pub fn current(rs: &ReplicaSet) -> i32 {
+pub fn current(rs: &ReplicaSetSummary) -> i32 {
     rs.status.as_ref().map(|s| s.replicas).unwrap_or(0)
 }
 
-pub fn scale_down_deadline(rs: &ReplicaSet) -> Option<jiff::Timestamp> {
+pub fn scale_down_deadline(rs: &ReplicaSetSummary) -> Option<jiff::Timestamp> {
     rs.metadata
         .annotations
         .as_ref()?
@@ -78,6 +78,6 @@ pub fn scale_down_deadline(rs: &ReplicaSet) -> Option<jiff::Timestamp> {
         .ok()
 }
 
-pub fn name(rs: &ReplicaSet) -> &str {
+pub fn name(rs: &ReplicaSetSummary) -> &str {
     rs.metadata.name.as_deref().unwrap_or_default()
 }

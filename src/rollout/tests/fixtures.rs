@@ -1,9 +1,10 @@
 //! Builders for Rollouts, ReplicaSets, Services and Istio objects used by the plan tests.
 
 use crate::api::rollout::*;
+use crate::api::service::{ServiceSpecSummary, ServiceSummary};
 use crate::rollout::hash::pod_template_hash;
 use crate::rollout::observed::Observed;
-use k8s_openapi::api::core::v1::{Container, PodSpec, PodTemplateSpec, Service, ServiceSpec};
+use k8s_openapi::api::core::v1::{Container, PodSpec, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -111,19 +112,17 @@ pub fn subset_rollout(image: &str, replicas: i32, steps: Vec<CanaryStep>) -> Rol
     rollout
 }
 
-pub fn service(name: &str) -> Service {
+pub fn service(name: &str) -> ServiceSummary {
     let selector = BTreeMap::from([("app".to_string(), "web".to_string())]);
-    Service {
+    ServiceSummary {
         metadata: ObjectMeta {
             name: Some(name.into()),
             namespace: Some(NS.into()),
             ..Default::default()
         },
-        spec: Some(ServiceSpec {
+        spec: Some(ServiceSpecSummary {
             selector: Some(selector),
-            ..Default::default()
         }),
-        status: None,
     }
 }
 

@@ -2,6 +2,7 @@
 //! traffic invariants after every plan. Whole releases run here in microseconds.
 
 use crate::api::labels::{POD_TEMPLATE_HASH, SCALE_DOWN_DEADLINE};
+use crate::api::replica_set::ReplicaSetSummary;
 use crate::api::rollout::Rollout;
 use crate::rollout::observed::{Observed, available, hash_of};
 use crate::rollout::{Plan, PlannedEvent, plan};
@@ -141,7 +142,7 @@ impl Sim {
 
     fn apply(&mut self, plan: &Plan) {
         if let Some(rs) = &plan.create_replica_set {
-            let mut rs = rs.clone();
+            let mut rs = ReplicaSetSummary::from(rs);
             rs.status = Some(ReplicaSetStatus::default());
             self.observed.replica_sets.push(rs);
         }
