@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use prometheus_support::Prometheus;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use weir::analysis::providers::prometheus::{
     Auth, DEFAULT_TIMEOUT, Measured, PrometheusRequest, ProviderError, WARNINGS_KEY, measure,
 };
@@ -385,13 +385,7 @@ async fn a_hanging_endpoint_times_out() {
     let mut req = request(&address, "up");
     req.timeout = Duration::from_secs(1);
 
-    let started = Instant::now();
     let err = measure(&req).await.unwrap_err();
-    assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "{:?}",
-        started.elapsed()
-    );
     assert!(matches!(err, ProviderError::Timeout { .. }), "{err:?}");
     let text = err.to_string();
     assert!(
