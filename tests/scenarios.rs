@@ -172,7 +172,18 @@ async fn host_split_release_to_full_promotion() {
     })
     .await
     .expect("old stable scaled to 0");
-    let reasons: Vec<String> = bed.events().await.into_iter().map(|e| e.0).collect();
+    let events = bed.events().await;
+    // Each step's message is its own Event, as with Argo: `kubectl describe` lists them all.
+    for step in 1..=4 {
+        let prefix = format!("Rollout step {step}/4 completed");
+        assert!(
+            events
+                .iter()
+                .any(|(r, note)| r == "RolloutStepCompleted" && note.starts_with(&prefix)),
+            "no \"{prefix}\" event in {events:?}"
+        );
+    }
+    let reasons: Vec<String> = events.into_iter().map(|e| e.0).collect();
     for reason in [
         "RolloutUpdated",
         "NewReplicaSetCreated",
