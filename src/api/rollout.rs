@@ -69,7 +69,9 @@ pub struct RolloutSpec {
     pub selector: Option<LabelSelector>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "preserve_unknown_object")]
-    pub template: Option<PodTemplateSpec>,
+    // Boxed, like `canary` and `weir`: the controller caches every Rollout, and inline these
+    // made each one over 4 KiB before any of its strings.
+    pub template: Option<Box<PodTemplateSpec>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "preserve_unknown_object")]
     pub workload_ref: Option<Value>,
@@ -114,7 +116,7 @@ pub struct AnalysisRunStrategy {
 #[serde(rename_all = "camelCase")]
 pub struct RolloutStrategy {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub canary: Option<CanaryStrategy>,
+    pub canary: Option<Box<CanaryStrategy>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "preserve_unknown_object")]
     pub blue_green: Option<Value>,
@@ -398,7 +400,7 @@ pub struct RolloutStatus {
     pub message: Option<String>,
     /// Weir's own state (Git revert, held images); Argo tools ignore it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub weir: Option<WeirStatus>,
+    pub weir: Option<Box<WeirStatus>>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]

@@ -358,10 +358,10 @@ mod tests {
             RolloutSpec {
                 paused: paused.then_some(true),
                 strategy: RolloutStrategy {
-                    canary: Some(CanaryStrategy {
+                    canary: Some(Box::new(CanaryStrategy {
                         steps: Some(steps),
                         ..Default::default()
-                    }),
+                    })),
                     blue_green: None,
                 },
                 ..Default::default()

@@ -583,10 +583,10 @@ mod tests {
             "web",
             RolloutSpec {
                 strategy: crate::api::rollout::RolloutStrategy {
-                    canary: Some(CanaryStrategy {
+                    canary: Some(Box::new(CanaryStrategy {
                         steps: Some(steps),
                         ..Default::default()
-                    }),
+                    })),
                     blue_green: None,
                 },
                 ..Default::default()

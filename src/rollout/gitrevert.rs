@@ -5,7 +5,7 @@
 use super::canary::Context;
 use super::conditions::{self, PROGRESSING, REASON_ABORTED};
 use super::plan::{EventType, Plan};
-use crate::api::rollout::{GitRevertStatus, HeldRevision, ImageRevert, RevertEvidence, WeirStatus};
+use crate::api::rollout::{GitRevertStatus, HeldRevision, ImageRevert, RevertEvidence};
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 
 pub const ANNOTATION_GIT_REVERT: &str = "weir.dev/git-revert";
@@ -58,7 +58,7 @@ pub fn request(ctx: &Context, plan: &mut Plan, cause: AbortCause, revision: i64)
     if !opted_in || (cause == AbortCause::Manual && !ctx.observed.revert_settings.on_manual_abort) {
         return;
     }
-    let weir = plan.status.weir.get_or_insert_with(WeirStatus::default);
+    let weir = plan.status.weir.get_or_insert_default();
     if weir
         .git_revert
         .as_ref()
@@ -110,7 +110,7 @@ pub fn request(ctx: &Context, plan: &mut Plan, cause: AbortCause, revision: i64)
         .collect::<Vec<_>>()
         .join(", ");
     let held_images: Vec<String> = reverts.iter().map(|r| r.bad_image.clone()).collect();
-    let weir = plan.status.weir.get_or_insert_with(WeirStatus::default);
+    let weir = plan.status.weir.get_or_insert_default();
     weir.git_revert = Some(GitRevertStatus {
         phase: PHASE_PENDING.into(),
         revision: revision.to_string(),

@@ -60,9 +60,9 @@ pub fn host_rollout(image: &str, replicas: i32, steps: Vec<CanaryStep>) -> Rollo
                 match_labels: Some(BTreeMap::from([("app".to_string(), "web".to_string())])),
                 ..Default::default()
             }),
-            template: Some(template(image)),
+            template: Some(Box::new(template(image))),
             strategy: RolloutStrategy {
-                canary: Some(CanaryStrategy {
+                canary: Some(Box::new(CanaryStrategy {
                     canary_service: Some("web-canary".into()),
                     stable_service: Some("web-stable".into()),
                     steps: Some(steps),
@@ -78,7 +78,7 @@ pub fn host_rollout(image: &str, replicas: i32, steps: Vec<CanaryStep>) -> Rollo
                         ..Default::default()
                     }),
                     ..Default::default()
-                }),
+                })),
                 ..Default::default()
             },
             ..Default::default()
