@@ -169,7 +169,7 @@ async fn reconcile_run(run: Arc<AnalysisRun>, ctx: &RunContext) -> Result<Action
             )
             .await
             .map_err(|e| Error::from_kube("AnalysisRun", &namespace, &run.name_any(), e))?;
-        if [assess::FAILED, assess::ERROR].contains(&status.phase.as_str()) {
+        if matches!(status.phase.as_str(), assess::FAILED | assess::ERROR) {
             // The start of abort-to-safe: the Rollout reacts to this write.
             ctx.metrics.analysis_run_failed(&namespace, &run.name_any());
         }

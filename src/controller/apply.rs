@@ -20,7 +20,6 @@ use serde_json::json;
 pub struct Writer<'a> {
     pub client: &'a Client,
     pub recorder: &'a Recorder,
-    pub metrics: &'a super::metrics::Metrics,
     pub virtual_service_resource: &'a ApiResource,
     pub destination_rule_resource: &'a ApiResource,
 }
@@ -180,7 +179,6 @@ impl Writer<'_> {
             writes.status += 1;
         }
         let reference = rollout.object_ref(&());
-        let name = rollout.name_any();
         for event in &plan.events {
             let published = self
                 .recorder
@@ -200,15 +198,7 @@ impl Writer<'_> {
                 .await;
             // Events are best effort: a lost event must not undo or repeat a committed step.
             match published {
-                Ok(()) => {
-                    writes.events += 1;
-                    let type_ = match event.type_ {
-                        EventType::Normal => "Normal",
-                        EventType::Warning => "Warning",
-                    };
-                    self.metrics
-                        .rollout_event(&namespace, &name, type_, &event.reason);
-                }
+                Ok(()) => writes.events += 1,
                 Err(e) => {
                     tracing::warn!(error = %e, reason = %event.reason, "could not publish event")
                 }

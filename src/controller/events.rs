@@ -3,8 +3,10 @@
 //! an Event, repeats patch its series count. kube 5's `Recorder` keeps a full copy of every Event
 //! and of its key for those six minutes, unbounded and not configurable: about 14 MiB at 1,000
 //! Rollouts. This one keeps what a series patch needs (the Event's name and count), and all of
-//! Weir's loops share it.
+//! Weir's loops share it. Every Event it publishes about a Rollout counts toward
+//! `rollout_events_total`, whichever loop published it.
 
+use super::metrics::Metrics;
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::events::v1::{Event as K8sEvent, EventSeries};
@@ -25,14 +27,16 @@ const SWEEP_EVERY: SignedDuration = SignedDuration::from_mins(1);
 pub struct Recorder {
     client: Client,
     reporter: Reporter,
+    metrics: Arc<Metrics>,
     series: Arc<Mutex<Series>>,
 }
 
 impl Recorder {
-    pub fn new(client: Client, reporter: Reporter) -> Self {
+    pub fn new(client: Client, reporter: Reporter, metrics: Arc<Metrics>) -> Self {
         Recorder {
             client,
             reporter,
+            metrics,
             series: Arc::default(),
         }
     }
@@ -73,6 +77,14 @@ impl Recorder {
             }
         };
         self.lock().record(key, name, count, now);
+        if reference.kind.as_deref() == Some("Rollout") {
+            self.metrics.rollout_event(
+                reference.namespace.as_deref().unwrap_or_default(),
+                reference.name.as_deref().unwrap_or_default(),
+                type_name(&ev.type_),
+                &ev.reason,
+            );
+        }
         Ok(())
     }
 
@@ -106,16 +118,17 @@ impl Recorder {
                     .clone()
                     .unwrap_or_else(|| controller.clone()),
             ),
-            type_: Some(
-                match ev.type_ {
-                    EventType::Normal => "Normal",
-                    EventType::Warning => "Warning",
-                }
-                .into(),
-            ),
+            type_: Some(type_name(&ev.type_).into()),
             related: ev.secondary.clone(),
             ..Default::default()
         }
+    }
+}
+
+fn type_name(type_: &EventType) -> &'static str {
+    match type_ {
+        EventType::Normal => "Normal",
+        EventType::Warning => "Warning",
     }
 }
 

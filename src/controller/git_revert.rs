@@ -71,7 +71,7 @@ pub async fn revert_loop(
                 running.spawn(async move {
                     let next = revert::run(&client, &rollout, &request, &config).await;
                     metrics.git_revert(&next.phase);
-                    record(&client, &recorder, &metrics, &rollout, &request, &next).await;
+                    record(&client, &recorder, &rollout, &request, &next).await;
                     if let Ok(mut set) = in_flight.lock() {
                         set.remove(&key);
                     }
@@ -101,7 +101,6 @@ pub async fn revert_loop(
 async fn record(
     client: &Client,
     recorder: &Recorder,
-    metrics: &Metrics,
     rollout: &Rollout,
     request: &GitRevertStatus,
     next: &GitRevertStatus,
@@ -167,17 +166,7 @@ async fn record(
         action: reason.into(),
         secondary: None,
     };
-    match recorder.publish(&event, &rollout.object_ref(&())).await {
-        Ok(()) => metrics.rollout_event(
-            &namespace,
-            &rollout.name_any(),
-            if type_ == EventType::Normal {
-                "Normal"
-            } else {
-                "Warning"
-            },
-            reason,
-        ),
-        Err(e) => tracing::warn!(error = %e, "could not publish Git revert event"),
+    if let Err(e) = recorder.publish(&event, &rollout.object_ref(&())).await {
+        tracing::warn!(error = %e, "could not publish Git revert event");
     }
 }

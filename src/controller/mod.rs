@@ -245,6 +245,7 @@ pub async fn run(
             controller: config.instance.clone(),
             instance: None,
         },
+        config.metrics.clone(),
     );
     let (synced_tx, synced) = watch::channel(false);
     let context = Arc::new(Context {
@@ -531,7 +532,6 @@ async fn reconcile_rollout(
     let writer = Writer {
         client: &ctx.client,
         recorder: &ctx.recorder,
-        metrics: &ctx.metrics,
         virtual_service_resource: &stores.virtual_service_resource,
         destination_rule_resource: &stores.destination_rule_resource,
     };
@@ -547,7 +547,7 @@ async fn reconcile_rollout(
             .filter(|r| {
                 r.status
                     .as_ref()
-                    .is_some_and(|s| [FAILED, ERROR].contains(&s.phase.as_str()))
+                    .is_some_and(|s| matches!(s.phase.as_str(), FAILED | ERROR))
             })
             .map(|r| r.name_any());
         ctx.metrics.traffic_safe(
