@@ -635,13 +635,8 @@ async fn list_and_the_binary_through_a_kubeconfig() {
     let kubeconfig = dir.join("config");
     std::fs::write(
         &kubeconfig,
-        format!(
-            "apiVersion: v1\nkind: Config\ncurrent-context: harness\n\
-             clusters: [{{name: harness, cluster: {{server: \"{}\"}}}}]\n\
-             users: [{{name: tester, user: {{}}}}]\n\
-             contexts: [{{name: harness, context: {{cluster: harness, user: tester, namespace: shop}}}}]\n",
-            bed.server.url()
-        ),
+        bed.server
+            .kubeconfig(&weir::harness::Identity::Admin, "shop"),
     )
     .unwrap();
     let run = |args: &[&str], via_env: bool| {

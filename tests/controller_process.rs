@@ -37,13 +37,7 @@ fn kubeconfig(dir: &Path, server: &ApiServer) -> PathBuf {
     let path = dir.join("config");
     std::fs::write(
         &path,
-        format!(
-            "apiVersion: v1\nkind: Config\ncurrent-context: harness\n\
-             clusters: [{{name: harness, cluster: {{server: \"{}\"}}}}]\n\
-             users: [{{name: tester, user: {{}}}}]\n\
-             contexts: [{{name: harness, context: {{cluster: harness, user: tester, namespace: weir-system}}}}]\n",
-            server.url()
-        ),
+        server.kubeconfig(&weir::harness::Identity::Admin, "weir-system"),
     )
     .unwrap();
     path
@@ -150,6 +144,10 @@ async fn two_replicas_elect_one_leader_and_hand_over_on_sigterm() {
     let server = ApiServer::start().await.expect("harness");
     let dir = std::env::temp_dir().join(format!("weir-process-{}", std::process::id()));
     let config = kubeconfig(&dir, &server);
+    // The Lease lives in the controller's namespace, which deploy/ creates.
+    server
+        .apply_yaml("apiVersion: v1\nkind: Namespace\nmetadata: {name: weir-system}\n")
+        .unwrap();
     server.apply_yaml(ROLLOUT).unwrap();
 
     let mut first = Replica::start(&config, &[]);

@@ -172,6 +172,9 @@ async fn cluster() -> Cluster {
     })
     .await
     .expect("harness starts");
+    server
+        .apply_yaml(include_str!("fixtures/gitops-crds.yaml"))
+        .expect("GitOps CRDs install");
     server.apply_yaml(FIXTURES).expect("fixtures apply");
     let client = server.client().expect("client");
     let secrets = [

@@ -41,6 +41,16 @@ async fn start() -> (ApiServer, Client) {
     (server, client)
 }
 
+/// Creates a namespace: like a real server, the harness refuses objects in one that does not exist.
+async fn namespace(client: &Client, name: &str) {
+    let namespace: k8s_openapi::api::core::v1::Namespace =
+        serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
+    Api::all(client.clone())
+        .create(&PostParams::default(), &namespace)
+        .await
+        .unwrap();
+}
+
 fn config_map(name: &str, labels: &[(&str, &str)]) -> ConfigMap {
     serde_json::from_value(json!({
         "metadata": {
@@ -82,6 +92,7 @@ async fn create_get_list_with_selectors() {
     api.create(&pp, &config_map("db", &[("app", "db")]))
         .await
         .unwrap();
+    namespace(&client, "other").await;
     Api::<ConfigMap>::namespaced(client.clone(), "other")
         .create(&pp, &config_map("web", &[("app", "web")]))
         .await
@@ -731,6 +742,7 @@ async fn dynamic_virtual_service() {
     let (server, client) = start().await;
     let gvk = GroupVersionKind::gvk("networking.istio.io", "v1alpha3", "VirtualService");
     let resource = ApiResource::from_gvk_with_plural(&gvk, "virtualservices");
+    namespace(&client, "mesh").await;
     let api: Api<DynamicObject> = Api::namespaced_with(client, "mesh", &resource);
     let vs: DynamicObject = serde_json::from_value(json!({
         "apiVersion": "networking.istio.io/v1alpha3",

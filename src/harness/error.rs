@@ -64,6 +64,25 @@ impl ApiError {
         Self::new(422, "Invalid", message)
     }
 
+    /// A JSON patch that cannot be applied to the stored object (a failed `test`, a path that
+    /// does not exist): the real server answers with this generic 422 and no field causes, so
+    /// a client cannot tell it from the message alone which operation failed.
+    pub(crate) fn patch_not_applied() -> Self {
+        Self::new(
+            422,
+            "Invalid",
+            "the server rejected our request due to an error in our request",
+        )
+    }
+
+    pub(crate) fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(403, "Forbidden", message)
+    }
+
+    pub(crate) fn unauthorized() -> Self {
+        Self::new(401, "Unauthorized", "Unauthorized")
+    }
+
     pub(crate) fn bad_request(message: impl Into<String>) -> Self {
         Self::new(400, "BadRequest", message)
     }

@@ -1,8 +1,11 @@
 //! In-memory request log and per-resource write counters, for tests and benchmarks that
-//! measure how much API traffic the controller generates.
+//! measure how much API traffic the controller generates and which permissions it used.
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
+use std::time::Instant;
+
+use super::rbac::Permission;
 
 /// One HTTP request the server answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,6 +17,35 @@ pub struct RequestRecord {
     pub content_type: Option<String>,
     /// Response status; for watches, the status the stream started with.
     pub status: u16,
+    /// The authenticated user (`system:anonymous` without credentials); empty if the token
+    /// was not recognised.
+    pub user: String,
+    /// The verb RBAC authorized: get, list, watch, create, update, patch, delete,
+    /// deletecollection.
+    pub verb: String,
+    /// For resource requests: API group (empty for core), plural, subresource, namespace, name.
+    pub group: Option<String>,
+    pub resource: Option<String>,
+    pub subresource: Option<String>,
+    pub namespace: Option<String>,
+    pub name: Option<String>,
+    /// When the request arrived.
+    pub at: Instant,
+}
+
+impl RequestRecord {
+    /// The permission this request needed, for resource requests.
+    pub fn permission(&self) -> Option<Permission> {
+        let resource = self.resource.as_ref()?;
+        Some(Permission {
+            verb: self.verb.clone(),
+            api_group: self.group.clone().unwrap_or_default(),
+            resource: match &self.subresource {
+                Some(sub) => format!("{resource}/{sub}"),
+                None => resource.clone(),
+            },
+        })
+    }
 }
 
 /// Write counters are keyed by `(plural, subresource)`, e.g. `("rollouts", Some("status"))`.

@@ -1,5 +1,5 @@
-//! Resource identity (group + plural), the hardcoded scope/subresource tables, and small helpers
-//! for reading and stamping object metadata on `serde_json::Value`s.
+//! Resource identity (group + plural) and small helpers for reading and stamping object
+//! metadata on `serde_json::Value`s.
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
@@ -10,50 +10,6 @@ use serde_json::{Map, Value, json};
 use tokio::time::Instant;
 
 use super::error::ApiError;
-
-/// Kinds that live outside namespaces. The harness has no discovery, so scope is hardcoded.
-const CLUSTER_SCOPED: &[&str] = &[
-    "namespaces",
-    "nodes",
-    "clusteranalysistemplates",
-    "customresourcedefinitions",
-    "clusterroles",
-    "clusterrolebindings",
-];
-
-/// Kinds whose `status` can only be written through the `/status` subresource.
-const WITH_STATUS: &[&str] = &[
-    "rollouts",
-    "analysisruns",
-    "replicasets",
-    "deployments",
-    "pods",
-    "services",
-    "experiments",
-];
-
-/// Plural ⇄ kind for kinds whose names a naive rule gets wrong (camel case, irregular plurals),
-/// used when no stored object has told us the kind yet.
-const KNOWN_KINDS: &[(&str, &str)] = &[
-    ("analysisruns", "AnalysisRun"),
-    ("analysistemplates", "AnalysisTemplate"),
-    ("clusteranalysistemplates", "ClusterAnalysisTemplate"),
-    ("clusterrolebindings", "ClusterRoleBinding"),
-    ("clusterroles", "ClusterRole"),
-    ("configmaps", "ConfigMap"),
-    ("customresourcedefinitions", "CustomResourceDefinition"),
-    ("destinationrules", "DestinationRule"),
-    ("endpoints", "Endpoints"),
-    ("endpointslices", "EndpointSlice"),
-    ("ingresses", "Ingress"),
-    ("networkpolicies", "NetworkPolicy"),
-    ("replicasets", "ReplicaSet"),
-    ("rolebindings", "RoleBinding"),
-    ("serviceaccounts", "ServiceAccount"),
-    ("statefulsets", "StatefulSet"),
-    ("daemonsets", "DaemonSet"),
-    ("virtualservices", "VirtualService"),
-];
 
 /// Storage identity of a resource: objects are keyed by group and plural, never by version, so
 /// `v1alpha3` and `v1beta1` of the same Istio kind share one collection (as on a real server).
@@ -75,14 +31,6 @@ impl GroupResource {
         Self::new(group_of(api_version), plural)
     }
 
-    pub fn cluster_scoped(&self) -> bool {
-        CLUSTER_SCOPED.contains(&self.plural.as_str())
-    }
-
-    pub fn has_status(&self) -> bool {
-        WITH_STATUS.contains(&self.plural.as_str())
-    }
-
     /// The name the real server uses in messages: `pods`, `rollouts.argoproj.io`.
     pub fn qualified(&self) -> String {
         if self.group.is_empty() {
@@ -96,42 +44,6 @@ impl GroupResource {
 /// `apps/v1` → `apps`; `v1` → the empty string (the core group).
 pub(crate) fn group_of(api_version: &str) -> &str {
     api_version.rsplit_once('/').map_or("", |(group, _)| group)
-}
-
-/// Best-effort kind for a plural, for list kinds and bookmarks of collections that hold no object.
-pub(crate) fn kind_for_plural(plural: &str) -> String {
-    if let Some((_, kind)) = KNOWN_KINDS.iter().find(|(p, _)| *p == plural) {
-        return (*kind).to_string();
-    }
-    let singular = if let Some(stem) = plural.strip_suffix("ies") {
-        format!("{stem}y")
-    } else if let Some(stem) = plural.strip_suffix("sses") {
-        format!("{stem}ss")
-    } else {
-        plural.strip_suffix('s').unwrap_or(plural).to_string()
-    };
-    let mut chars = singular.chars();
-    chars
-        .next()
-        .map(|first| first.to_uppercase().chain(chars).collect())
-        .unwrap_or_default()
-}
-
-/// Plural for a kind, for YAML fixtures that name only `kind`.
-pub(crate) fn plural_for_kind(kind: &str) -> String {
-    if let Some((plural, _)) = KNOWN_KINDS.iter().find(|(_, k)| *k == kind) {
-        return (*plural).to_string();
-    }
-    let lower = kind.to_ascii_lowercase();
-    if lower.ends_with('s') || lower.ends_with('x') {
-        format!("{lower}es")
-    } else if let Some(stem) = lower.strip_suffix('y')
-        && !stem.ends_with(['a', 'e', 'i', 'o', 'u'])
-    {
-        format!("{stem}ies")
-    } else {
-        format!("{lower}s")
-    }
 }
 
 pub(crate) fn str_at<'a>(obj: &'a Value, path: &[&str]) -> Option<&'a str> {
@@ -257,59 +169,19 @@ pub(crate) fn new_uid() -> String {
     )
 }
 
-/// DNS-1123 subdomain: at most 253 characters of `[a-z0-9.-]`, starting and ending alphanumeric.
-pub(crate) fn validate_name(name: &str) -> Result<(), ApiError> {
-    let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
-    let valid = !name.is_empty()
-        && name.len() <= 253
-        && name.chars().all(|c| alnum(c) || c == '-' || c == '.')
-        && name.starts_with(alnum)
-        && name.ends_with(alnum);
-    if valid {
-        Ok(())
-    } else {
-        Err(ApiError::invalid(format!(
-            "metadata.name: Invalid value: \"{name}\": a lowercase RFC 1123 subdomain must \
-             consist of lower case alphanumeric characters, '-' or '.', and must start and end \
-             with an alphanumeric character"
-        )))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn kinds_and_plurals_round_trip() {
-        for kind in [
-            "Rollout",
-            "ReplicaSet",
-            "VirtualService",
-            "Pod",
-            "Service",
-            "Ingress",
-        ] {
-            assert_eq!(kind_for_plural(&plural_for_kind(kind)), kind);
-        }
-        assert_eq!(plural_for_kind("NetworkPolicy"), "networkpolicies");
-        assert_eq!(plural_for_kind("Gateway"), "gateways");
-        assert_eq!(kind_for_plural("experiments"), "Experiment");
-    }
-
-    #[test]
-    fn names_are_validated() {
-        assert!(validate_name("web-1.canary").is_ok());
-        for bad in ["", "Web", "-a", "a-", "a_b", &"a".repeat(254)] {
-            assert!(validate_name(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
     fn random_values_are_well_formed() {
         let suffix = random_suffix(5);
         assert_eq!(suffix.len(), 5);
-        assert!(validate_name(&suffix).is_ok());
+        assert!(
+            suffix
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        );
         let uid = new_uid();
         assert_eq!(uid.len(), 36);
         assert_ne!(uid, new_uid());

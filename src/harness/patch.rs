@@ -68,8 +68,9 @@ impl Patch {
     pub fn apply_to(&self, current: &Value) -> Result<Value, ApiError> {
         let mut next = current.clone();
         match self {
-            Self::Json(ops) => json_patch::patch(&mut next, ops).map_err(|e| {
-                ApiError::invalid(format!("the JSON patch could not be applied: {e}"))
+            Self::Json(ops) => json_patch::patch(&mut next, ops).map_err(|error| {
+                tracing::debug!(%error, "JSON patch not applied");
+                ApiError::patch_not_applied()
             })?,
             // Apply without managed fields is a deep merge where maps merge and lists are
             // replaced — exactly RFC 7386.

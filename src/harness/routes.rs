@@ -1,5 +1,7 @@
-//! HTTP front end: parses Kubernetes REST paths and queries, dispatches verbs to the store,
-//! and logs every request. Every failure is answered with a `Status` object.
+//! HTTP front end: authenticates the bearer token, parses Kubernetes REST paths and queries,
+//! authorizes the request against the stored RBAC objects, serves discovery from the registry,
+//! dispatches verbs to the store, and logs every request. Every failure is answered with a
+//! `Status` object.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,8 +20,11 @@ use super::error::ApiError;
 use super::log::{RequestLog, RequestRecord};
 use super::meta::{self, GroupResource};
 use super::patch::{Patch, PatchKind};
+use super::rbac::{self, UserInfo};
+use super::registry::Resource;
 use super::selector::{FieldSelector, Filter, LabelSelector};
 use super::store::{Part, Since, Store};
+use super::tokens::Tokens;
 use super::watch::{WatchRequest, watch_body};
 
 /// Request bodies beyond this are refused; real API servers cap at about 3 MiB.
@@ -30,6 +35,7 @@ const DEFAULT_WATCH_TIMEOUT: Duration = Duration::from_secs(1800);
 pub(crate) struct AppState {
     pub store: Arc<Store>,
     pub log: Arc<RequestLog>,
+    pub tokens: Arc<Tokens>,
     pub shutdown: watch::Receiver<bool>,
     pub bookmark_interval: Duration,
 }
@@ -41,6 +47,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
 /// A parsed resource path.
 struct Target {
     resource: GroupResource,
+    version: String,
     /// `v1` or `group/version`, as requested.
     api_version: String,
     namespace: Option<String>,
@@ -49,15 +56,33 @@ struct Target {
 }
 
 enum Route {
-    Version,
+    /// `/version`, `/healthz` and the like.
+    Info(&'static str),
+    /// `/api`, `/apis`, `/apis/{group}`, `/api/v1`, `/apis/{group}/{version}`.
+    Discovery {
+        group: Option<String>,
+        version: Option<String>,
+    },
     Resource(Target),
 }
 
 fn parse_path(path: &str) -> Result<Route, ApiError> {
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let no_route = || ApiError::no_route(path);
+    let discovery = |group: Option<&str>, version: Option<&str>| {
+        Ok(Route::Discovery {
+            group: group.map(str::to_string),
+            version: version.map(str::to_string),
+        })
+    };
     let (group, version, rest) = match segments.as_slice() {
-        ["version"] => return Ok(Route::Version),
+        ["version"] => return Ok(Route::Info("version")),
+        ["healthz"] | ["livez"] | ["readyz"] => return Ok(Route::Info("ok")),
+        ["api"] => return discovery(Some(""), None),
+        ["api", version] => return discovery(Some(""), Some(version)),
+        ["apis"] => return discovery(None, None),
+        ["apis", group] => return discovery(Some(group), None),
+        ["apis", group, version] => return discovery(Some(group), Some(version)),
         ["api", version, rest @ ..] => ("", *version, rest),
         ["apis", group, version, rest @ ..] => (*group, *version, rest),
         _ => return Err(no_route()),
@@ -76,64 +101,177 @@ fn parse_path(path: &str) -> Result<Route, ApiError> {
         [name, sub] => (Some(*name), Some(*sub)),
         _ => return Err(no_route()),
     };
-    let resource = GroupResource::new(group, plural);
-    if resource.cluster_scoped() && namespace.is_some() {
-        return Err(no_route());
-    }
-    // `status` for kinds that have it; `eviction` (the Eviction API) for pods.
-    let supported = |sub: &str| {
-        (sub == "status" && resource.has_status()) || (sub == "eviction" && plural == "pods")
-    };
-    if subresource.is_some_and(|sub| !supported(sub)) {
-        return Err(no_route());
-    }
     Ok(Route::Resource(Target {
         api_version: if group.is_empty() {
             version.to_string()
         } else {
             format!("{group}/{version}")
         },
-        resource,
+        version: version.to_string(),
+        resource: GroupResource::new(group, plural),
         namespace: namespace.map(str::to_string),
         name: name.map(str::to_string),
         subresource: subresource.map(str::to_string),
     }))
 }
 
+/// The served resource a target addresses, with scope and subresource checked. A custom
+/// resource's missing subresource is a NotFound naming the object, as the real server's CRD
+/// handler answers (which is how an unguarded `/status` write to Argo's AnalysisRun fails).
+fn resolve(store: &Store, target: &Target, path: &str) -> Result<Arc<Resource>, ApiError> {
+    let resource = store
+        .resource(&target.resource)
+        .filter(|r| r.version(&target.version).is_some())
+        .ok_or_else(|| ApiError::no_route(path))?;
+    if !resource.namespaced && target.namespace.is_some() {
+        return Err(ApiError::no_route(path));
+    }
+    if let Some(sub) = &target.subresource
+        && !resource.has_subresource(&target.version, sub)
+    {
+        return Err(if resource.custom {
+            ApiError::not_found(
+                &resource.qualified(),
+                target.name.as_deref().unwrap_or_default(),
+            )
+        } else {
+            ApiError::no_route(path)
+        });
+    }
+    Ok(resource)
+}
+
+/// Who sent the request: the user of a bearer token this server issued, or anonymous.
+fn authenticate(tokens: &Tokens, headers: &HeaderMap) -> Result<UserInfo, ApiError> {
+    let Some(value) = header_str(headers, header::AUTHORIZATION) else {
+        return Ok(UserInfo::anonymous());
+    };
+    value
+        .strip_prefix("Bearer ")
+        .and_then(|token| tokens.user(token.trim()))
+        .ok_or_else(ApiError::unauthorized)
+}
+
 async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Response {
     let method = request.method().clone();
     let uri = request.uri().clone();
     let content_type = header_str(request.headers(), header::CONTENT_TYPE);
+    let watching = uri
+        .query()
+        .is_some_and(|q| q.split('&').any(|p| p == "watch=true" || p == "watch=1"));
     let route = parse_path(uri.path());
-    let mut write = None;
-    let response = match route {
-        Ok(Route::Version) => Json(version_info()).into_response(),
-        Ok(Route::Resource(target)) => {
-            if matches!(
-                method,
-                Method::POST | Method::PUT | Method::PATCH | Method::DELETE
-            ) {
-                write = Some((target.resource.plural.clone(), target.subresource.clone()));
-            }
-            serve(&state, &target, request)
-                .await
-                .unwrap_or_else(IntoResponse::into_response)
-        }
-        Err(error) => error.into_response(),
+    let user = authenticate(&state.tokens, request.headers());
+    let mut record = RequestRecord {
+        method: method.to_string(),
+        path: uri.path().to_string(),
+        query: uri.query().map(str::to_string),
+        content_type,
+        status: 0,
+        user: user.as_ref().map(|u| u.name.clone()).unwrap_or_default(),
+        verb: String::new(),
+        group: None,
+        resource: None,
+        subresource: None,
+        namespace: None,
+        name: None,
+        at: std::time::Instant::now(),
     };
-    let status = response.status().as_u16();
-    tracing::debug!(%method, %uri, status, "harness request");
-    state.log.record(
-        RequestRecord {
-            method: method.to_string(),
-            path: uri.path().to_string(),
-            query: uri.query().map(str::to_string),
-            content_type,
-            status,
-        },
-        write,
-    );
+    let mut write = None;
+    let response = match (user, route) {
+        (Err(error), _) | (_, Err(error)) => error.into_response(),
+        (Ok(user), Ok(route)) => {
+            let verb = match &route {
+                Route::Resource(target) => {
+                    rbac::verb(method.as_str(), target.name.is_some(), watching)
+                }
+                _ => rbac::verb(method.as_str(), true, false),
+            };
+            record.verb = verb.to_string();
+            let policy = state.store.policy();
+            let allowed = match &route {
+                Route::Resource(target) => policy.authorize(
+                    &user,
+                    &rbac::Request::Resource {
+                        verb,
+                        api_group: &target.resource.group,
+                        resource: &target.resource.plural,
+                        subresource: target.subresource.as_deref(),
+                        namespace: target.namespace.as_deref(),
+                        name: target.name.as_deref(),
+                    },
+                ),
+                _ => policy.authorize(
+                    &user,
+                    &rbac::Request::NonResource {
+                        verb,
+                        path: uri.path(),
+                    },
+                ),
+            };
+            match (allowed, route) {
+                (Err(message), _) => ApiError::forbidden(message).into_response(),
+                (Ok(()), Route::Info(what)) => info(what),
+                (Ok(()), Route::Discovery { group, version }) => discovery(
+                    &state.store,
+                    group.as_deref(),
+                    version.as_deref(),
+                    uri.path(),
+                )
+                .unwrap_or_else(IntoResponse::into_response),
+                (Ok(()), Route::Resource(target)) => {
+                    record.group = Some(target.resource.group.clone());
+                    record.resource = Some(target.resource.plural.clone());
+                    record.subresource = target.subresource.clone();
+                    record.namespace = target.namespace.clone();
+                    record.name = target.name.clone();
+                    if matches!(
+                        method,
+                        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+                    ) {
+                        write = Some((target.resource.plural.clone(), target.subresource.clone()));
+                    }
+                    match resolve(&state.store, &target, uri.path()) {
+                        Ok(resource) => serve(&state, &resource, &target, request)
+                            .await
+                            .unwrap_or_else(IntoResponse::into_response),
+                        Err(error) => error.into_response(),
+                    }
+                }
+            }
+        }
+    };
+    record.status = response.status().as_u16();
+    tracing::debug!(%method, %uri, status = record.status, "harness request");
+    state.log.record(record, write);
     response
+}
+
+fn info(what: &str) -> Response {
+    match what {
+        "version" => Json(version_info()).into_response(),
+        _ => "ok".into_response(),
+    }
+}
+
+fn discovery(
+    store: &Store,
+    group: Option<&str>,
+    version: Option<&str>,
+    path: &str,
+) -> Result<Response, ApiError> {
+    let registry = store.registry();
+    let body = match (group, version) {
+        (Some(""), None) => Some(json!({
+            "kind": "APIVersions",
+            "versions": ["v1"],
+            "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": ""}],
+        })),
+        (None, _) => Some(registry.group_list()),
+        (Some(group), None) => registry.group(group),
+        (Some(group), Some(version)) => registry.resource_list(group, version),
+    };
+    body.map(|b| Json(b).into_response())
+        .ok_or_else(|| ApiError::no_route(path))
 }
 
 fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {
@@ -204,7 +342,12 @@ struct ListBodyRef<'a> {
     items: Vec<&'a Value>,
 }
 
-async fn serve(state: &AppState, target: &Target, request: Request) -> Result<Response, ApiError> {
+async fn serve(
+    state: &AppState,
+    resource: &Resource,
+    target: &Target,
+    request: Request,
+) -> Result<Response, ApiError> {
     let params = Query::<Vec<(String, String)>>::try_from_uri(request.uri())
         .map(|Query(pairs)| Params(pairs.into_iter().collect()))
         .map_err(|e| ApiError::bad_request(format!("invalid query: {e}")))?;
@@ -226,15 +369,17 @@ async fn serve(state: &AppState, target: &Target, request: Request) -> Result<Re
         Part::Main
     };
     // Namespaced kinds can be listed and watched across namespaces, but not written there.
-    let writable = res.cluster_scoped() || target.namespace.is_some();
+    let writable = !resource.namespaced || target.namespace.is_some();
     let parse_body = || {
         serde_json::from_slice::<Value>(&body)
             .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))
     };
 
     match (&method, target.name.as_deref()) {
-        (&Method::GET, None) if params.flag("watch") => watch(state, target, &params, view),
-        (&Method::GET, None) => list(state, target, &params, view),
+        (&Method::GET, None) if params.flag("watch") => {
+            watch(state, resource, target, &params, view)
+        }
+        (&Method::GET, None) => list(state, resource, target, &params, view),
         (&Method::GET, Some(name)) => state
             .store
             .get(res, namespace, name)
@@ -309,7 +454,7 @@ async fn serve(state: &AppState, target: &Target, request: Request) -> Result<Re
                 .map(|obj| render(&obj, view))
                 .collect();
             let body = ListBody {
-                kind: list_kind(&snapshot.kind, view),
+                kind: list_kind(&resource.kind, view),
                 api_version: list_api_version(&target.api_version, view),
                 metadata: json!({"resourceVersion": state.store.current_rv().to_string()}),
                 items,
@@ -369,6 +514,7 @@ fn filter(target: &Target, params: &Params) -> Result<Filter, ApiError> {
 /// because the response carries no continue token.
 fn list(
     state: &AppState,
+    resource: &Resource,
     target: &Target,
     params: &Params,
     view: View,
@@ -378,7 +524,7 @@ fn list(
         .store
         .list(&target.resource, target.namespace.as_deref());
     let metadata = json!({"resourceVersion": snapshot.rv.to_string()});
-    let kind = list_kind(&snapshot.kind, view);
+    let kind = list_kind(&resource.kind, view);
     let api_version = list_api_version(&target.api_version, view);
     let matching = snapshot.items.iter().filter(|obj| filter.matches(obj));
     // Full objects serialize by reference: lists of thousands of pods are common in benchmarks.
@@ -405,6 +551,7 @@ fn list(
 
 fn watch(
     state: &AppState,
+    resource: &Resource,
     target: &Target,
     params: &Params,
     view: View,
@@ -427,6 +574,7 @@ fn watch(
         };
     let request = WatchRequest {
         resource: target.resource.clone(),
+        kind: resource.kind.clone(),
         api_version: target.api_version.clone(),
         filter: filter(target, params)?,
         send_initial_events,
@@ -473,14 +621,33 @@ mod tests {
 
         for bad in [
             "/",
-            "/api",
-            "/apis/apps",
+            "/api/v1/namespaces/ns/pods/p/status/extra",
+            "/openapi/v2",
+        ] {
+            assert!(parse_path(bad).is_err(), "{bad}");
+        }
+        assert!(matches!(
+            parse_path("/apis/apps"),
+            Ok(Route::Discovery { .. })
+        ));
+        assert!(matches!(parse_path("/api"), Ok(Route::Discovery { .. })));
+        assert!(matches!(parse_path("/version"), Ok(Route::Info(_))));
+
+        // Scope and subresources are the registry's: checked once the resource is known.
+        let store = Store::new(16);
+        let resolved = |path: &str| resolve(&store, &target(path), path).map(|r| r.plural.clone());
+        assert_eq!(
+            resolved("/api/v1/namespaces/ns/pods/p/eviction").unwrap(),
+            "pods"
+        );
+        for missing in [
             "/api/v1/namespaces/ns/nodes",
             "/api/v1/namespaces/ns/configmaps/c/status",
             "/apis/apps/v1/namespaces/ns/replicasets/r/scale",
-            "/api/v1/namespaces/ns/pods/p/status/extra",
+            "/apis/apps/v2/namespaces/ns/replicasets",
+            "/apis/argoproj.io/v1alpha1/namespaces/ns/rollouts",
         ] {
-            assert!(parse_path(bad).is_err(), "{bad}");
+            assert_eq!(resolved(missing).unwrap_err().code, 404, "{missing}");
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The object store: every object is a `serde_json::Value` keyed by resource, namespace and
 //! name. All write semantics live here (server-managed metadata, optimistic concurrency, status
-//! subresource rules, generation, finalizers, owner-reference cascading), so the HTTP routes
-//! and the in-process kubelet behave identically.
+//! subresource rules, generation, finalizers, owner-reference cascading, admission, namespace
+//! lifecycle, CRDs becoming served resources), so the HTTP routes and the in-process kubelet
+//! behave identically.
 //!
 //! Every write bumps one global resource version and publishes an [`Event`] to the resource's
 //! bounded history and broadcast channel *while holding the lock*, so a watcher that subscribes
@@ -13,8 +14,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde_json::{Map, Value};
 use tokio::sync::broadcast;
 
+use super::admission;
 use super::error::ApiError;
 use super::meta::{self, GroupResource};
+use super::rbac::Policy;
+use super::registry::{self, Registry, Resource};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum EventType {
@@ -40,7 +44,8 @@ pub(crate) enum Part {
     Main,
     /// The `/status` subresource: only `status` changes.
     Status,
-    /// In-process fixtures and the kubelet: everything the caller sends is stored.
+    /// In-process fixtures and the kubelet: everything the caller sends is stored, and a
+    /// missing namespace is created rather than refused.
     Whole,
 }
 
@@ -66,7 +71,6 @@ pub(crate) struct Subscription {
 pub(crate) struct Snapshot {
     pub items: Vec<Arc<Value>>,
     pub rv: u64,
-    pub kind: String,
 }
 
 type ObjectKey = (String, String);
@@ -84,12 +88,23 @@ struct Collection {
     /// Events at or below this version have been dropped from `history`.
     compacted_rv: u64,
     tx: broadcast::Sender<Arc<Event>>,
-    /// The kind last written by a client, for list kinds and bookmarks.
-    kind: Option<String>,
+}
+
+/// A write whose object lost fields to its CRD's schema.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Pruned {
+    pub resource: GroupResource,
+    pub namespace: String,
+    pub name: String,
+    pub paths: Vec<String>,
 }
 
 struct Inner {
     rv: u64,
+    registry: Registry,
+    pruned: Vec<Pruned>,
+    /// Rebuilt whenever a Role, ClusterRole or binding changes.
+    policy: Arc<Policy>,
     collections: HashMap<GroupResource, Collection>,
     /// Owner UID → objects naming it in `ownerReferences`, so cascading deletion and the kubelet
     /// find dependents without scanning every collection.
@@ -104,16 +119,60 @@ pub(crate) struct Store {
 impl Store {
     /// `history_limit` bounds both each resource's replay history and how far a watcher may
     /// fall behind before it is told `410 Gone`.
+    /// `history_limit` bounds both each resource's replay history and how far a watcher may
+    /// fall behind before it is told `410 Gone`. The namespaces every cluster has exist.
     pub fn new(history_limit: usize) -> Self {
+        let mut inner = Inner {
+            // Start above zero: a list of an empty store must not report "0", which a
+            // watch would read as "any version" and answer with state, not history.
+            rv: 1,
+            registry: Registry::default(),
+            pruned: Vec::new(),
+            policy: Arc::new(Policy::from_objects(std::iter::empty())),
+            collections: HashMap::new(),
+            dependents: HashMap::new(),
+            history_limit: history_limit.max(1),
+        };
+        for namespace in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+            inner.ensure_namespace(namespace);
+        }
         Self {
-            inner: Mutex::new(Inner {
-                // Start above zero: a list of an empty store must not report "0", which a
-                // watch would read as "any version" and answer with state, not history.
-                rv: 1,
-                collections: HashMap::new(),
-                dependents: HashMap::new(),
-                history_limit: history_limit.max(1),
-            }),
+            inner: Mutex::new(inner),
+        }
+    }
+
+    /// The resource served under this group and plural, if any.
+    pub fn resource(&self, res: &GroupResource) -> Option<Arc<Resource>> {
+        self.lock().registry.get(res)
+    }
+
+    /// The resource of a kind (for fixtures that name only `apiVersion` and `kind`).
+    pub fn resource_by_kind(&self, group: &str, kind: &str) -> Option<Arc<Resource>> {
+        self.lock().registry.by_kind(group, kind)
+    }
+
+    /// What discovery serves, as of now.
+    pub fn registry(&self) -> Registry {
+        self.lock().registry.clone()
+    }
+
+    pub fn policy(&self) -> Arc<Policy> {
+        self.lock().policy.clone()
+    }
+
+    /// Every write so far whose object lost fields to pruning, oldest first.
+    pub fn pruned(&self) -> Vec<Pruned> {
+        self.lock().pruned.clone()
+    }
+
+    /// Forgets every collection's watch history, as etcd compaction does: a watch resumed from
+    /// any earlier resource version gets `410 Gone` and must list again.
+    pub fn compact(&self) {
+        let mut inner = self.lock();
+        let rv = inner.rv;
+        for collection in inner.collections.values_mut() {
+            collection.history.clear();
+            collection.compacted_rv = rv;
         }
     }
 
@@ -134,7 +193,6 @@ impl Store {
     /// Objects of `res`, in one namespace or (with `None`) all of them, sorted by namespace/name.
     pub fn list(&self, res: &GroupResource, namespace: Option<&str>) -> Snapshot {
         let inner = self.lock();
-        let kind = inner.kind_of(res);
         let items = inner
             .collections
             .get(res)
@@ -151,7 +209,6 @@ impl Store {
         Snapshot {
             items,
             rv: inner.rv,
-            kind,
         }
     }
 
@@ -166,10 +223,6 @@ impl Store {
             .collect();
         found.sort();
         found
-    }
-
-    pub fn kind_of(&self, res: &GroupResource) -> String {
-        self.lock().kind_of(res)
     }
 
     pub fn current_rv(&self) -> u64 {
@@ -240,7 +293,8 @@ impl Store {
         part: Part,
     ) -> Result<Arc<Value>, ApiError> {
         let mut inner = self.lock();
-        inner.insert_new(res, namespace, obj, part)
+        let resource = inner.served(res)?;
+        inner.insert_new(&resource, namespace, obj, part)
     }
 
     /// Read-modify-write of an existing object, atomically: `change` receives the stored object
@@ -270,7 +324,8 @@ impl Store {
         change: impl FnOnce(Option<&Value>) -> Result<Value, ApiError>,
     ) -> Result<Arc<Value>, ApiError> {
         let mut inner = self.lock();
-        let namespace = if res.cluster_scoped() { "" } else { namespace };
+        let resource = inner.served(res)?;
+        let namespace = if resource.namespaced { namespace } else { "" };
         let key = (namespace.to_string(), name.to_string());
         let current = inner
             .collections
@@ -280,7 +335,7 @@ impl Store {
         match current {
             Some(current) => {
                 let desired = change(Some(&current))?;
-                inner.replace(res, key, &current, desired, part)
+                inner.replace(&resource, key, &current, desired, part)
             }
             None if part == Part::Status => Err(ApiError::not_found(&res.qualified(), name)),
             None => {
@@ -293,7 +348,7 @@ impl Store {
                     }
                 }
                 metadata.remove("resourceVersion");
-                inner.insert_new(res, namespace, desired, part)
+                inner.insert_new(&resource, namespace, desired, part)
             }
         }
     }
@@ -309,7 +364,8 @@ impl Store {
         orphan: bool,
     ) -> Result<Arc<Value>, ApiError> {
         let mut inner = self.lock();
-        let namespace = if res.cluster_scoped() { "" } else { namespace };
+        let resource = inner.served(res)?;
+        let namespace = if resource.namespaced { namespace } else { "" };
         let target = ObjectRef {
             resource: res.clone(),
             namespace: namespace.to_string(),
@@ -335,15 +391,7 @@ impl Inner {
                 history: VecDeque::new(),
                 compacted_rv: 0,
                 tx: broadcast::channel(capacity).0,
-                kind: None,
             })
-    }
-
-    fn kind_of(&self, res: &GroupResource) -> String {
-        self.collections
-            .get(res)
-            .and_then(|c| c.kind.clone())
-            .unwrap_or_else(|| meta::kind_for_plural(&res.plural))
     }
 
     fn next_rv(&mut self) -> u64 {
@@ -389,9 +437,52 @@ impl Inner {
         }
     }
 
+    /// The served resource, or the 404 a server without it answers.
+    fn served(&self, res: &GroupResource) -> Result<Arc<Resource>, ApiError> {
+        self.registry
+            .get(res)
+            .ok_or_else(|| ApiError::no_route(&res.qualified()))
+    }
+
+    /// Creates a namespace that does not exist yet (fixtures, and the built-in ones).
+    fn ensure_namespace(&mut self, name: &str) {
+        let key = (String::new(), name.to_string());
+        if self.collection(&namespaces()).objects.contains_key(&key) {
+            return;
+        }
+        let Some(resource) = self.registry.get(&namespaces()) else {
+            return;
+        };
+        let namespace = serde_json::json!({
+            "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name},
+            "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"},
+        });
+        if let Err(error) = self.insert_new(&resource, "", namespace, Part::Whole) {
+            tracing::debug!(%error, namespace = name, "could not create namespace");
+        }
+    }
+
+    /// NamespaceLifecycle admission: no new objects in a namespace that does not exist or is
+    /// being deleted.
+    fn check_namespace(&self, namespace: &str) -> Result<(), ApiError> {
+        let key = (String::new(), namespace.to_string());
+        match self
+            .collections
+            .get(&namespaces())
+            .and_then(|c| c.objects.get(&key))
+        {
+            None => Err(ApiError::not_found("namespaces", namespace)),
+            Some(ns) if meta::is_terminating(ns) => Err(ApiError::forbidden(format!(
+                "unable to create new content in namespace {namespace} because it is being \
+                 terminated"
+            ))),
+            Some(_) => Ok(()),
+        }
+    }
+
     fn insert_new(
         &mut self,
-        res: &GroupResource,
+        resource: &Resource,
         namespace: &str,
         mut obj: Value,
         part: Part,
@@ -399,7 +490,8 @@ impl Inner {
         if part == Part::Status {
             return Err(ApiError::method_not_allowed("POST"));
         }
-        let namespace = if res.cluster_scoped() { "" } else { namespace };
+        let res = resource.key();
+        let namespace = if resource.namespaced { namespace } else { "" };
         let metadata = meta::metadata_mut(&mut obj)?;
         match metadata.get("namespace").and_then(Value::as_str) {
             Some(ns) if !ns.is_empty() && ns != namespace && !namespace.is_empty() => {
@@ -423,16 +515,21 @@ impl Inner {
                         )
                     })?
                     .to_string();
-                self.unused_name(res, namespace, &prefix)
+                self.unused_name(&res, namespace, &prefix)
             }
         };
-        meta::validate_name(&name)?;
+        if !namespace.is_empty() {
+            if part == Part::Whole {
+                self.ensure_namespace(namespace);
+            } else {
+                self.check_namespace(namespace)?;
+            }
+        }
         let key = (namespace.to_string(), name.clone());
-        if self.collection(res).objects.contains_key(&key) {
+        if self.collection(&res).objects.contains_key(&key) {
             return Err(ApiError::already_exists(&res.qualified(), &name));
         }
 
-        let rv = self.next_rv();
         let metadata = meta::metadata_mut(&mut obj)?;
         metadata.insert("name".into(), Value::String(name));
         if namespace.is_empty() {
@@ -445,26 +542,31 @@ impl Inner {
             "creationTimestamp".into(),
             Value::String(meta::now_rfc3339()),
         );
-        metadata.insert("resourceVersion".into(), Value::String(rv.to_string()));
         metadata.insert("generation".into(), Value::from(1));
         metadata.remove("deletionTimestamp");
         metadata.remove("deletionGracePeriodSeconds");
         if part == Part::Main
-            && res.has_status()
+            && resource.status_subresource(&obj)
             && let Some(root) = obj.as_object_mut()
         {
             root.remove("status");
         }
+        let mut admitted = admission::admit(&self.registry, resource, &mut obj, None)?;
+        self.note_pruned(&res, &obj, &mut admitted);
+        if admitted.defines.is_some() {
+            let now = meta::now_rfc3339();
+            let status = registry::accepted_status(&obj, &now);
+            set_field(&mut obj, "status", Some(status));
+        }
+        let rv = self.next_rv();
+        meta::metadata_mut(&mut obj)?
+            .insert("resourceVersion".into(), Value::String(rv.to_string()));
 
         let obj = Arc::new(obj);
-        self.index_owners(res, &obj, true);
-        let collection = self.collection(res);
-        if let Some(kind) = obj.get("kind").and_then(Value::as_str) {
-            collection.kind = Some(kind.to_string());
-        }
-        collection.objects.insert(key, obj.clone());
+        self.index_owners(&res, &obj, true);
+        self.collection(&res).objects.insert(key, obj.clone());
         self.publish(
-            res,
+            &res,
             Event {
                 kind: EventType::Added,
                 rv,
@@ -472,7 +574,55 @@ impl Inner {
                 previous: None,
             },
         );
+        self.committed(&res, admitted);
         Ok(obj)
+    }
+
+    /// What a commit changes beyond the collection: a CRD's resource is served (or updated),
+    /// RBAC objects change the policy.
+    /// Remembers what admission pruned from a write, committed or a no-op.
+    fn note_pruned(
+        &mut self,
+        res: &GroupResource,
+        obj: &Value,
+        admitted: &mut admission::Admitted,
+    ) {
+        if !admitted.pruned.is_empty() {
+            self.pruned.push(Pruned {
+                resource: res.clone(),
+                namespace: meta::meta_str(obj, "namespace")
+                    .unwrap_or_default()
+                    .to_string(),
+                name: meta::name(obj).unwrap_or_default().to_string(),
+                paths: std::mem::take(&mut admitted.pruned),
+            });
+        }
+    }
+
+    fn committed(&mut self, res: &GroupResource, admitted: admission::Admitted) {
+        if let Some(defined) = admitted.defines {
+            self.registry.install(defined);
+        }
+        if res.group == "rbac.authorization.k8s.io" {
+            self.rebuild_policy();
+        }
+    }
+
+    fn rebuild_policy(&mut self) {
+        let objects: Vec<Arc<Value>> = [
+            "roles",
+            "clusterroles",
+            "rolebindings",
+            "clusterrolebindings",
+        ]
+        .iter()
+        .filter_map(|plural| {
+            self.collections
+                .get(&GroupResource::new("rbac.authorization.k8s.io", plural))
+        })
+        .flat_map(|c| c.objects.values().cloned())
+        .collect();
+        self.policy = Arc::new(Policy::from_objects(objects.iter().map(|o| &**o)));
     }
 
     fn unused_name(&mut self, res: &GroupResource, namespace: &str, prefix: &str) -> String {
@@ -490,7 +640,7 @@ impl Inner {
 
     fn replace(
         &mut self,
-        res: &GroupResource,
+        resource: &Resource,
         key: ObjectKey,
         current: &Arc<Value>,
         desired: Value,
@@ -501,6 +651,7 @@ impl Inner {
                 "the request body must be a JSON object",
             ));
         }
+        let res = resource.key();
         let stored_rv = meta::meta_str(current, "resourceVersion").unwrap_or_default();
         if let Some(sent_rv) = meta::meta_str(&desired, "resourceVersion")
             && sent_rv != stored_rv
@@ -511,6 +662,7 @@ impl Inner {
             return Err(name_mismatch());
         }
 
+        let status_subresource = resource.status_subresource(current);
         let mut next = match part {
             Part::Status => {
                 let mut next = (**current).clone();
@@ -519,14 +671,21 @@ impl Inner {
             }
             Part::Main | Part::Whole => {
                 let mut next = desired;
-                if part == Part::Main && res.has_status() {
+                if part == Part::Main && status_subresource {
                     set_field(&mut next, "status", current.get("status").cloned());
                 }
                 keep_system_metadata(current, &mut next)?;
                 next
             }
         };
-        let generation = if spec_changed(current, &next, res.has_status()) {
+        let mut admitted = admission::admit(&self.registry, resource, &mut next, Some(current))?;
+        self.note_pruned(&res, &next, &mut admitted);
+        if admitted.defines.is_some() {
+            let now = meta::now_rfc3339();
+            let status = registry::accepted_status(&next, &now);
+            set_field(&mut next, "status", Some(status));
+        }
+        let generation = if spec_changed(current, &next, resource, status_subresource) {
             meta::generation(current).saturating_add(1)
         } else {
             meta::generation(current)
@@ -545,20 +704,14 @@ impl Inner {
             .insert("resourceVersion".into(), Value::String(rv.to_string()));
         let next = Arc::new(next);
         if meta::is_terminating(&next) && !meta::has_finalizers(&next) {
-            self.remove(res, &key, next.clone(), Some(current.clone()), rv, false);
+            self.remove(&res, &key, next.clone(), Some(current.clone()), rv, false);
             return Ok(next);
         }
-        self.index_owners(res, current, false);
-        self.index_owners(res, &next, true);
-        let collection = self.collection(res);
-        if let Some(kind) = next.get("kind").and_then(Value::as_str)
-            && collection.kind.as_deref() != Some(kind)
-        {
-            collection.kind = Some(kind.to_string());
-        }
-        collection.objects.insert(key, next.clone());
+        self.index_owners(&res, current, false);
+        self.index_owners(&res, &next, true);
+        self.collection(&res).objects.insert(key, next.clone());
         self.publish(
-            res,
+            &res,
             Event {
                 kind: EventType::Modified,
                 rv,
@@ -566,11 +719,13 @@ impl Inner {
                 previous: Some(current.clone()),
             },
         );
+        self.committed(&res, admitted);
         Ok(next)
     }
 
     /// Removes a stored object (already stamped with `rv`), publishes DELETED and, unless
-    /// orphaning, deletes its dependents — background propagation, done immediately.
+    /// orphaning, deletes its dependents — background propagation, done immediately. A
+    /// namespace takes its contents with it, a CRD its resource and every object of it.
     fn remove(
         &mut self,
         res: &GroupResource,
@@ -591,10 +746,21 @@ impl Inner {
             Event {
                 kind: EventType::Deleted,
                 rv,
-                object: obj,
+                object: obj.clone(),
                 previous,
             },
         );
+        if *res == namespaces() {
+            self.delete_contents(|_, namespace| namespace == key.1);
+        } else if *res == registry::crds()
+            && let Some(served) = self.registry.remove_crd(&obj)
+        {
+            let gone = served.key();
+            self.delete_contents(|resource, _| *resource == gone);
+            self.collections.remove(&gone);
+        } else if res.group == "rbac.authorization.k8s.io" {
+            self.rebuild_policy();
+        }
         if orphan {
             return;
         }
@@ -603,6 +769,43 @@ impl Inner {
             .unwrap_or_default();
         for dependent in dependents {
             self.delete_one(&dependent, false);
+        }
+    }
+
+    /// Deletes every object for which `matches(resource, namespace)` holds, finalizers
+    /// notwithstanding (as the namespace and CRD cleanup controllers eventually do).
+    fn delete_contents(&mut self, matches: impl Fn(&GroupResource, &str) -> bool) {
+        let doomed: Vec<ObjectRef> = self
+            .collections
+            .iter()
+            .flat_map(|(resource, collection)| {
+                collection
+                    .objects
+                    .keys()
+                    .filter(|(namespace, _)| matches(resource, namespace))
+                    .map(|(namespace, name)| ObjectRef {
+                        resource: resource.clone(),
+                        namespace: namespace.clone(),
+                        name: name.clone(),
+                    })
+            })
+            .collect();
+        for target in doomed {
+            let key = (target.namespace.clone(), target.name.clone());
+            let Some(current) = self
+                .collections
+                .get(&target.resource)
+                .and_then(|c| c.objects.get(&key))
+                .cloned()
+            else {
+                continue;
+            };
+            let rv = self.next_rv();
+            let mut gone = (*current).clone();
+            if let Ok(metadata) = meta::metadata_mut(&mut gone) {
+                metadata.insert("resourceVersion".into(), Value::String(rv.to_string()));
+            }
+            self.remove(&target.resource, &key, Arc::new(gone), None, rv, true);
         }
     }
 
@@ -650,6 +853,10 @@ impl Inner {
     }
 }
 
+fn namespaces() -> GroupResource {
+    GroupResource::new("", "namespaces")
+}
+
 /// Sets (or with `None`/`null`, removes) a top-level field.
 fn set_field(obj: &mut Value, field: &str, value: Option<Value>) {
     if let Some(root) = obj.as_object_mut() {
@@ -687,19 +894,24 @@ fn keep_system_metadata(current: &Value, next: &mut Value) -> Result<(), ApiErro
     Ok(())
 }
 
-/// Whether a write changes what `metadata.generation` tracks: for kinds with a status
-/// subresource everything outside metadata and status (type fields aside), otherwise `spec`.
-fn spec_changed(old: &Value, new: &Value, has_status: bool) -> bool {
-    if !has_status {
+/// Whether a write changes what `metadata.generation` tracks. Custom resources: everything
+/// outside metadata, and outside status too when status is a subresource. Built-in kinds with a
+/// status subresource: everything outside metadata and status; the others: `spec`.
+fn spec_changed(old: &Value, new: &Value, resource: &Resource, status_subresource: bool) -> bool {
+    if !resource.custom && !status_subresource {
         return old.get("spec") != new.get("spec");
     }
-    const IGNORED: &[&str] = &["metadata", "status", "kind", "apiVersion"];
+    let ignored: &[&str] = if status_subresource {
+        &["metadata", "status", "kind", "apiVersion"]
+    } else {
+        &["metadata", "kind", "apiVersion"]
+    };
     let empty = Map::new();
     let old = old.as_object().unwrap_or(&empty);
     let new = new.as_object().unwrap_or(&empty);
     old.keys()
         .chain(new.keys())
-        .filter(|k| !IGNORED.contains(&k.as_str()))
+        .filter(|k| !ignored.contains(&k.as_str()))
         .any(|k| old.get(k) != new.get(k))
 }
 
@@ -717,15 +929,41 @@ mod tests {
                "metadata": {"name": name}, "spec": {"replicas": 1}, "status": {"phase": "x"}})
     }
 
+    /// A store serving Rollouts (open schema, status subresource) with namespace `ns`.
+    fn store_with_history(history: usize) -> Store {
+        let store = Store::new(history);
+        let crd = json!({
+            "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": "rollouts.argoproj.io"},
+            "spec": {"group": "argoproj.io", "scope": "Namespaced",
+                     "names": {"plural": "rollouts", "kind": "Rollout"},
+                     "versions": [{"name": "v1alpha1", "served": true, "storage": true,
+                                   "subresources": {"status": {}},
+                                   "schema": {"openAPIV3Schema": {"type": "object",
+                                       "x-kubernetes-preserve-unknown-fields": true}}}]},
+        });
+        store
+            .create(&registry::crds(), "", crd, Part::Whole)
+            .unwrap();
+        let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ns"}});
+        store.create(&namespaces(), "", ns, Part::Main).unwrap();
+        store
+    }
+
+    fn store() -> Store {
+        store_with_history(16)
+    }
+
     #[test]
     fn create_stamps_metadata_and_drops_status() {
-        let store = Store::new(16);
+        let store = store();
+        let before = store.current_rv();
         let obj = store
             .create(&rollouts(), "ns", rollout("a"), Part::Main)
             .unwrap();
         assert_eq!(obj["metadata"]["namespace"], "ns");
         assert_eq!(obj["metadata"]["generation"], 1);
-        assert_eq!(obj["metadata"]["resourceVersion"], "2");
+        assert_eq!(obj["metadata"]["resourceVersion"], (before + 1).to_string());
         assert!(obj.get("status").is_none());
         let err = store
             .create(&rollouts(), "ns", rollout("a"), Part::Main)
@@ -735,13 +973,16 @@ mod tests {
 
     #[test]
     fn generation_and_noop_writes() {
-        let store = Store::new(16);
+        let store = store();
         let res = rollouts();
-        store.create(&res, "ns", rollout("a"), Part::Main).unwrap();
+        let created = store.create(&res, "ns", rollout("a"), Part::Main).unwrap();
         let same = store
             .update(&res, "ns", "a", Part::Main, |cur| Ok(cur.clone()))
             .unwrap();
-        assert_eq!(same["metadata"]["resourceVersion"], "2");
+        assert_eq!(
+            same["metadata"]["resourceVersion"],
+            created["metadata"]["resourceVersion"]
+        );
         let status = store
             .update(&res, "ns", "a", Part::Status, |cur| {
                 let mut next = cur.clone();
@@ -764,28 +1005,46 @@ mod tests {
 
     #[test]
     fn history_compaction_means_gone() {
-        let store = Store::new(2);
+        let store = store_with_history(2);
         let res = rollouts();
+        let start = store.current_rv();
         for name in ["a", "b", "c", "d"] {
             store.create(&res, "ns", rollout(name), Part::Main).unwrap();
         }
         assert_eq!(
-            store.watch(&res, Since::Version(2)).err().unwrap().code,
+            store
+                .watch(&res, Since::Version(start + 1))
+                .err()
+                .unwrap()
+                .code,
             410
         );
-        let sub = store.watch(&res, Since::Version(3)).ok().unwrap();
+        let sub = store.watch(&res, Since::Version(start + 2)).ok().unwrap();
         assert_eq!(sub.replay.len(), 2);
+        store.compact();
+        assert_eq!(
+            store
+                .watch(&res, Since::Version(start + 3))
+                .err()
+                .unwrap()
+                .code,
+            410,
+            "compaction forgets everything up to now"
+        );
     }
 
     #[test]
     fn cascade_and_finalizers() {
-        let store = Store::new(16);
+        let store = store();
         let res = rollouts();
         let owner = store
             .create(&res, "ns", rollout("owner"), Part::Main)
             .unwrap();
         let mut child = rollout("child");
-        child["metadata"]["ownerReferences"] = json!([{"uid": owner["metadata"]["uid"]}]);
+        child["metadata"]["ownerReferences"] = json!([{
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "name": "owner",
+            "uid": owner["metadata"]["uid"],
+        }]);
         child["metadata"]["finalizers"] = json!(["keep"]);
         store.create(&res, "ns", child, Part::Main).unwrap();
         store.delete(&res, "ns", "owner", false).unwrap();

@@ -22,6 +22,8 @@ use super::store::{Event, EventType, Since, Store, Subscription};
 /// What a watch request asked for, already parsed from its query.
 pub(crate) struct WatchRequest {
     pub resource: GroupResource,
+    /// For bookmark objects.
+    pub kind: String,
     /// `v1` or `group/version`, for bookmark objects.
     pub api_version: String,
     pub filter: Filter,
@@ -66,7 +68,7 @@ pub(crate) fn watch_body(
     since: Since,
     shutdown: watch::Receiver<bool>,
 ) -> Body {
-    let kind = store.kind_of(&request.resource);
+    let kind = request.kind.clone();
     match store.watch(&request.resource, since) {
         Ok(subscription) => {
             let stream = WatchStream::new(store, request, kind, subscription, shutdown);
