@@ -161,10 +161,8 @@ async fn failed_analysis_reverts_the_image_in_git() {
     let seen_abort = Instant::now();
     assert_eq!(bed.canary_weight("nodejs-app-vsvc").await, 0);
     let pending = aborted
-        .status
-        .as_ref()
-        .and_then(|s| s.weir.as_ref())
-        .and_then(|w| w.git_revert.clone())
+        .weir_state()
+        .and_then(|w| w.git_revert)
         .expect("revert recorded with the abort");
     assert_eq!(pending.cause, "analysis");
 
@@ -238,14 +236,12 @@ async fn failed_analysis_reverts_the_image_in_git() {
 
     let committed = bed
         .wait_rollout("nodejs-app", "revert recorded", |r| {
-            r.status
-                .as_ref()
-                .and_then(|s| s.weir.as_ref())
-                .and_then(|w| w.git_revert.as_ref())
+            r.weir_state()
+                .and_then(|w| w.git_revert)
                 .is_some_and(|g| g.phase == "Committed")
         })
         .await;
-    let revert = committed.status.unwrap().weir.unwrap().git_revert.unwrap();
+    let revert = committed.weir_state().unwrap().git_revert.unwrap();
     assert_eq!(revert.commit.as_deref(), Some(head.as_str()));
     assert_eq!(
         revert.file.as_deref(),
@@ -318,32 +314,32 @@ async fn a_revert_interrupted_after_the_push_is_not_committed_twice() {
     );
     sync(&bed, &repo).await;
     bed.wait_rollout("nodejs-app", "revert recorded", |r| {
-        r.status
-            .as_ref()
-            .and_then(|s| s.weir.as_ref())
-            .and_then(|w| w.git_revert.as_ref())
+        r.weir_state()
+            .and_then(|w| w.git_revert)
             .is_some_and(|g| g.phase == "Committed")
     })
     .await;
-    // A controller that crashed after pushing but before recording the result: status still
-    // says Pending when the next controller starts.
+    // A controller that crashed after pushing but before recording the result: Weir's state
+    // still says Pending when the next controller starts.
     bed.stop_controller().await;
-    bed.merge_patch_status(
+    let mut state = bed.rollout("nodejs-app").await.weir_state().unwrap();
+    let revert = state.git_revert.as_mut().unwrap();
+    revert.phase = "Pending".into();
+    revert.commit = None;
+    bed.merge_patch_rollout(
         "nodejs-app",
-        json!({"weir": {"gitRevert": {"phase": "Pending", "commit": null}}}),
+        json!({"metadata": {"annotations": {"weir.dev/state": state.to_annotation()}}}),
     )
     .await;
     bed.start_controller();
     let again = bed
         .wait_rollout("nodejs-app", "resumed revert done", |r| {
-            r.status
-                .as_ref()
-                .and_then(|s| s.weir.as_ref())
-                .and_then(|w| w.git_revert.as_ref())
+            r.weir_state()
+                .and_then(|w| w.git_revert)
                 .is_some_and(|g| g.phase == "Committed")
         })
         .await;
-    let revert = again.status.unwrap().weir.unwrap().git_revert.unwrap();
+    let revert = again.weir_state().unwrap().git_revert.unwrap();
     assert!(
         revert
             .message
@@ -392,17 +388,13 @@ async fn an_unreachable_remote_fails_cleanly_with_traffic_already_safe() {
     );
     let failed = bed
         .wait_rollout("nodejs-app", "retried", |r| {
-            r.status
-                .as_ref()
-                .and_then(|s| s.weir.as_ref())
-                .and_then(|w| w.git_revert.as_ref())
+            r.weir_state()
+                .and_then(|w| w.git_revert)
                 .is_some_and(|g| g.phase == "Failed" && g.attempts >= Some(2))
         })
         .await;
     let message = failed
-        .status
-        .unwrap()
-        .weir
+        .weir_state()
         .unwrap()
         .git_revert
         .unwrap()

@@ -6,6 +6,7 @@ use crate::api::analysis::{
     AnalysisRun, AnalysisRunStatus, Measurement, Metric, MetricResult, RunSummary,
 };
 use crate::api::duration::parse_go_duration;
+use crate::api::limits::{STATUS_MESSAGE_LIMIT, truncate};
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -292,8 +293,8 @@ pub fn assess(run: &AnalysisRun, now: Timestamp, error_retry: Duration) -> Asses
             });
         }
         result.phase = phase;
-        if message.is_some() {
-            result.message = message;
+        if let Some(message) = message {
+            result.message = Some(truncate(&message, STATUS_MESSAGE_LIMIT).into_owned());
         }
     }
     // Terminating now may follow from a metric that just failed.
@@ -367,7 +368,7 @@ pub fn assess(run: &AnalysisRun, now: Timestamp, error_retry: Duration) -> Asses
         });
     }
     status.phase = phase;
-    status.message = message;
+    status.message = message.map(|m| truncate(&m, STATUS_MESSAGE_LIMIT).into_owned());
     status.run_summary = Some(run_summary);
     status.dry_run_summary = dry_run_summary;
     Assessment {

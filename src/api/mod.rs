@@ -6,6 +6,7 @@ pub mod crds;
 pub mod duration;
 pub mod istio;
 pub mod labels;
+pub mod limits;
 pub mod pod;
 pub mod replica_set;
 pub mod rollout;

@@ -398,9 +398,50 @@ pub struct RolloutStatus {
     pub phase: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
-    /// Weir's own state (Git revert, held images); Argo tools ignore it.
+    /// Where an earlier Weir kept its own state. Argo's closed status schema prunes it, so the
+    /// state now lives in the [`WEIR_STATE_ANNOTATION`]; this is only read, to move a Rollout's
+    /// state over, and kept in Weir's CRD schema so that stored values survive until then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weir: Option<Box<WeirStatus>>,
+}
+
+/// The annotation that holds a Rollout's [`WeirStatus`] as JSON. An annotation is never pruned,
+/// whichever CRD schema serves Rollouts (Argo's drops unknown status fields), moves with the
+/// object through backups and `kubectl get -o yaml`, and is left alone by Argo CD and Flux,
+/// which only manage the fields their manifests set.
+pub const WEIR_STATE_ANNOTATION: &str = "weir.dev/state";
+
+impl Rollout {
+    /// The raw [`WEIR_STATE_ANNOTATION`], if set.
+    pub fn weir_state_annotation(&self) -> Option<&str> {
+        self.metadata
+            .annotations
+            .as_ref()?
+            .get(WEIR_STATE_ANNOTATION)
+            .map(String::as_str)
+    }
+
+    /// Weir's state of this Rollout: the annotation's, else the legacy `status.weir` of a
+    /// Rollout an earlier Weir wrote. An annotation that does not parse counts as no state
+    /// (the next plan writes a valid one).
+    pub fn weir_state(&self) -> Option<WeirStatus> {
+        match self.weir_state_annotation() {
+            Some(text) => serde_json::from_str(text).ok(),
+            None => self
+                .status
+                .as_ref()
+                .and_then(|s| s.weir.as_deref())
+                .cloned(),
+        }
+    }
+}
+
+impl WeirStatus {
+    /// The annotation's value.
+    pub fn to_annotation(&self) -> String {
+        // Plain data with string keys: serializing cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]

@@ -135,8 +135,8 @@ pub fn render(objects: &RolloutObjects, now: Timestamp, style: Style) -> String 
         "  Available:",
         &st.available_replicas.unwrap_or(0).to_string(),
     );
-    if let Some(revert) = st.weir.as_ref().and_then(|w| w.git_revert.as_ref()) {
-        git_revert_section(&mut out, revert);
+    if let Some(revert) = rollout.weir_state().and_then(|w| w.git_revert) {
+        git_revert_section(&mut out, &revert);
     }
     out.push('\n');
 

@@ -6,7 +6,7 @@
 use super::error::Error;
 use super::events::Recorder;
 use crate::api::analysis::AnalysisRun;
-use crate::api::rollout::Rollout;
+use crate::api::rollout::{Rollout, WEIR_STATE_ANNOTATION, WeirStatus};
 use crate::rollout::conditions::REASON_ABORTED;
 use crate::rollout::{EventType, Plan};
 use k8s_openapi::api::apps::v1::ReplicaSet;
@@ -25,13 +25,15 @@ pub struct Writer<'a> {
 }
 
 /// Counts of API writes one apply made; the reconcile remembers status writes (see `fresh`).
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 pub struct Writes {
     pub objects: usize,
     pub status: usize,
     pub events: usize,
     /// When an abort's VirtualService writes sent all traffic back to stable.
     pub traffic_safe_at: Option<std::time::Instant>,
+    /// The Rollout's resourceVersion after Weir's state was written, if it was.
+    pub state_written_at: Option<String>,
 }
 
 const MANAGER: &str = "weir";
@@ -58,7 +60,15 @@ impl Writer<'_> {
                 Ok(_) => writes.objects += 1,
                 // Already there (a stale cache): the next reconcile adopts it.
                 Err(kube::Error::Api(status)) if status.code == 409 => {}
-                Err(e) => return Err(Error::from_kube("ReplicaSet", &namespace, &name, e)),
+                Err(e) => {
+                    return Err(Error::from_kube(
+                        "ReplicaSet",
+                        "create",
+                        &namespace,
+                        &name,
+                        e,
+                    ));
+                }
             }
         }
         let services: Api<Service> = Api::namespaced(self.client.clone(), &namespace);
@@ -66,7 +76,7 @@ impl Writer<'_> {
             services
                 .patch(name, &params, &Patch::Merge(patch))
                 .await
-                .map_err(|e| Error::from_kube("Service", &namespace, name, e))?;
+                .map_err(|e| Error::from_kube("Service", "patch", &namespace, name, e))?;
             writes.objects += 1;
         }
         if let Some((name, patch)) = &plan.destination_rule_patch {
@@ -77,7 +87,7 @@ impl Writer<'_> {
             );
             api.patch(name, &params, &Patch::<()>::Json(patch.clone()))
                 .await
-                .map_err(|e| Error::from_kube("DestinationRule", &namespace, name, e))?;
+                .map_err(|e| Error::from_kube("DestinationRule", "patch", &namespace, name, e))?;
             writes.objects += 1;
         }
         for vs in &plan.virtual_service_patches {
@@ -88,7 +98,9 @@ impl Writer<'_> {
             );
             api.patch(&vs.name, &params, &Patch::<()>::Json(vs.patch.clone()))
                 .await
-                .map_err(|e| Error::from_kube("VirtualService", &vs.namespace, &vs.name, e))?;
+                .map_err(|e| {
+                    Error::from_kube("VirtualService", "patch", &vs.namespace, &vs.name, e)
+                })?;
             writes.objects += 1;
         }
         let aborting = plan.events.iter().any(|e| e.reason == REASON_ABORTED);
@@ -112,14 +124,24 @@ impl Writer<'_> {
             replica_sets
                 .patch(&update.name, &params, &Patch::Merge(&body))
                 .await
-                .map_err(|e| Error::from_kube("ReplicaSet", &namespace, &update.name, e))?;
+                .map_err(|e| {
+                    Error::from_kube("ReplicaSet", "patch", &namespace, &update.name, e)
+                })?;
             writes.objects += 1;
         }
         for name in &plan.delete_replica_sets {
             match replica_sets.delete(name, &DeleteParams::background()).await {
                 Ok(_) => writes.objects += 1,
                 Err(kube::Error::Api(status)) if status.code == 404 => {}
-                Err(e) => return Err(Error::from_kube("ReplicaSet", &namespace, name, e)),
+                Err(e) => {
+                    return Err(Error::from_kube(
+                        "ReplicaSet",
+                        "delete",
+                        &namespace,
+                        name,
+                        e,
+                    ));
+                }
             }
         }
         let pods: Api<k8s_openapi::api::core::v1::Pod> =
@@ -129,7 +151,15 @@ impl Writer<'_> {
                 Ok(_) => writes.objects += 1,
                 // Gone already, or a PodDisruptionBudget says not now: the next reconcile retries.
                 Err(kube::Error::Api(status)) if status.code == 404 || status.code == 429 => {}
-                Err(e) => return Err(Error::from_kube("Pod", &namespace, name, e)),
+                Err(e) => {
+                    return Err(Error::from_kube(
+                        "Pod",
+                        "create eviction",
+                        &namespace,
+                        name,
+                        e,
+                    ));
+                }
             }
         }
         let runs: Api<AnalysisRun> = Api::namespaced(self.client.clone(), &namespace);
@@ -148,7 +178,15 @@ impl Writer<'_> {
                 Ok(_) => writes.objects += 1,
                 // Created by a plan whose status write did not land: adopted by name next time.
                 Err(kube::Error::Api(status)) if status.code == 409 => {}
-                Err(e) => return Err(Error::from_kube("AnalysisRun", &namespace, &name, e)),
+                Err(e) => {
+                    return Err(Error::from_kube(
+                        "AnalysisRun",
+                        "create",
+                        &namespace,
+                        &name,
+                        e,
+                    ));
+                }
             }
         }
         for name in &plan.terminate_analysis_runs {
@@ -158,25 +196,61 @@ impl Writer<'_> {
                 &Patch::Merge(json!({"spec": {"terminate": true}})),
             )
             .await
-            .map_err(|e| Error::from_kube("AnalysisRun", &namespace, name, e))?;
+            .map_err(|e| Error::from_kube("AnalysisRun", "patch", &namespace, name, e))?;
             writes.objects += 1;
         }
         for name in &plan.delete_analysis_runs {
             match runs.delete(name, &DeleteParams::background()).await {
                 Ok(_) => writes.objects += 1,
                 Err(kube::Error::Api(status)) if status.code == 404 => {}
-                Err(e) => return Err(Error::from_kube("AnalysisRun", &namespace, name, e)),
+                Err(e) => {
+                    return Err(Error::from_kube(
+                        "AnalysisRun",
+                        "delete",
+                        &namespace,
+                        name,
+                        e,
+                    ));
+                }
             }
         }
-        if rollout.status.as_ref() != Some(&plan.status) {
-            let rollouts: Api<Rollout> = Api::namespaced(self.client.clone(), &namespace);
-            let mut updated = rollout.clone();
-            updated.status = Some(plan.status.clone());
-            rollouts
-                .replace_status(&rollout.name_any(), &PostParams::default(), &updated)
+        let rollouts: Api<Rollout> = Api::namespaced(self.client.clone(), &namespace);
+        let name = rollout.name_any();
+        // Weir's state goes first: a revert request must be stored before the abort's status,
+        // or a crash in between would leave an abort nobody reverts. Its resourceVersion
+        // precondition makes it part of the same optimistic write as the status that follows.
+        let mut planned_from = rollout.clone();
+        let state = plan.weir.as_ref().map(WeirStatus::to_annotation);
+        if rollout.weir_state_annotation() != state.as_deref() {
+            let patch = json!({"metadata": {
+                "resourceVersion": rollout.resource_version(),
+                "annotations": {WEIR_STATE_ANNOTATION: state},
+            }});
+            let updated = rollouts
+                .patch(&name, &params, &Patch::Merge(&patch))
                 .await
-                .map_err(|e| Error::from_kube("Rollout", &namespace, &rollout.name_any(), e))?;
-            writes.status += 1;
+                .map_err(|e| Error::from_kube("Rollout", "patch", &namespace, &name, e))?;
+            planned_from.metadata.resource_version = updated.metadata.resource_version;
+            writes.state_written_at = planned_from.resource_version();
+            writes.objects += 1;
+        }
+        if rollout.status.as_ref() != Some(&plan.status) {
+            planned_from.status = Some(plan.status.clone());
+            let updated = rollouts
+                .replace_status(&name, &PostParams::default(), &planned_from)
+                .await
+                .map_err(|e| Error::from_kube("Rollout", "update status", &namespace, &name, e))?;
+            if updated.resource_version() != planned_from.resource_version() {
+                writes.status += 1;
+            }
+            if updated.status.as_ref() != Some(&plan.status) {
+                tracing::warn!(
+                    rollout = %name,
+                    "the API server changed the status Weir wrote (pruned or defaulted by the \
+                     installed Rollout CRD); compare `kubectl get crd rollouts.argoproj.io` with \
+                     Weir's crds/"
+                );
+            }
         }
         let reference = rollout.object_ref(&());
         for event in &plan.events {

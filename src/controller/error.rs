@@ -1,5 +1,10 @@
-//! Errors of one reconcile. Conflicts (stale resourceVersion, failed JSON-patch test) are
-//! expected under concurrency and only mean "re-plan from fresh state".
+//! Errors of one reconcile. Conflicts (a stale resourceVersion, a JSON patch whose `test` no
+//! longer holds) are expected under concurrency and only mean "re-plan from fresh state"; the
+//! other categories ([`Category`]) are failures a person may have to fix, and are shown on the
+//! Rollout (`crate::rollout::failure`).
+
+pub use crate::rollout::failure::Category;
+use crate::rollout::failure::WriteFailure;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -11,11 +16,15 @@ pub enum Error {
         namespace: String,
         name: String,
     },
-    #[error("writing {kind} {namespace}/{name} failed: {source}")]
+    /// A write that failed for a reason re-planning does not fix.
+    #[error("cannot {verb} {kind} {namespace}/{name}: {source}")]
     Write {
         kind: &'static str,
+        /// The RBAC verb (with subresource), e.g. `patch` or `update status`.
+        verb: &'static str,
         namespace: String,
         name: String,
+        category: Category,
         #[source]
         source: kube::Error,
     },
@@ -28,37 +37,99 @@ pub enum Error {
 }
 
 impl Error {
-    /// Bounded label for metrics and logs.
-    pub fn category(&self) -> &'static str {
+    pub fn category(&self) -> Category {
         match self {
-            Error::Conflict { .. } => "conflict",
-            Error::Write { .. } => "write",
-            Error::CacheNotReady(_) => "cache_not_ready",
-            Error::Internal(_) => "internal",
+            Error::Conflict { .. } => Category::Conflict,
+            Error::Write { category, .. } => *category,
+            Error::CacheNotReady(_) => Category::CacheNotReady,
+            Error::Internal(_) => Category::Internal,
         }
     }
 
+    /// The failed write, for the Rollout's `ReconcileError` condition.
+    pub fn write_failure(&self) -> Option<WriteFailure> {
+        match self {
+            Error::Write {
+                kind,
+                verb,
+                namespace,
+                name,
+                category,
+                source,
+            } => Some(WriteFailure {
+                kind: (*kind).to_string(),
+                namespace: namespace.clone(),
+                name: name.clone(),
+                verb: (*verb).to_string(),
+                category: *category,
+                message: match source {
+                    kube::Error::Api(status) => status.message.clone(),
+                    other => other.to_string(),
+                },
+            }),
+            _ => None,
+        }
+    }
+
+    /// A failed `verb` of `kind` `namespace/name`: a conflict to re-plan, or a write failure.
     pub(crate) fn from_kube(
         kind: &'static str,
+        verb: &'static str,
         namespace: &str,
         name: &str,
         source: kube::Error,
     ) -> Self {
-        let conflict =
-            matches!(&source, kube::Error::Api(status) if status.code == 409 || status.code == 422);
-        if conflict {
-            Error::Conflict {
+        match Category::of(&source) {
+            Category::Conflict => Error::Conflict {
                 kind,
                 namespace: namespace.to_string(),
                 name: name.to_string(),
-            }
-        } else {
-            Error::Write {
+            },
+            category => Error::Write {
                 kind,
+                verb,
                 namespace: namespace.to_string(),
                 name: name.to_string(),
+                category,
                 source,
-            }
+            },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::core::Status;
+
+    fn api(code: u16, message: &str) -> kube::Error {
+        kube::Error::Api(
+            Status {
+                code,
+                message: message.into(),
+                ..Status::failure(message, "")
+            }
+            .boxed(),
+        )
+    }
+
+    #[test]
+    fn conflicts_replan_and_other_failures_are_writes() {
+        let conflict = Error::from_kube("VirtualService", "patch", "ns", "vs", api(409, "x"));
+        assert!(matches!(conflict, Error::Conflict { .. }));
+        assert!(conflict.write_failure().is_none());
+        let forbidden = Error::from_kube("VirtualService", "patch", "ns", "vs", api(403, "no"));
+        assert_eq!(forbidden.category(), Category::Forbidden);
+        assert!(
+            forbidden
+                .to_string()
+                .starts_with("cannot patch VirtualService ns/vs: "),
+            "{forbidden}"
+        );
+        let failure = forbidden.write_failure().unwrap();
+        assert_eq!(
+            (failure.verb.as_str(), failure.message.as_str()),
+            ("patch", "no")
+        );
     }
 }

@@ -7,6 +7,7 @@
 //! `rollout_events_total`, whichever loop published it.
 
 use super::metrics::Metrics;
+use crate::api::limits::{EVENT_NOTE_LIMIT, truncate};
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::events::v1::{Event as K8sEvent, EventSeries};
@@ -93,22 +94,30 @@ impl Recorder {
         self.series.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The Event kube's `Recorder` would create, field for field.
+    /// The Event kube's `Recorder` would create, field for field, but within the Events API's
+    /// limits: a note over 1 KiB is cut (and logged whole), and the name's object part is
+    /// shortened so that `<object>.<nanoseconds>` stays a valid name for any object name.
     fn event(&self, ev: &Event, reference: &ObjectReference, now: Timestamp) -> K8sEvent {
         let controller = &self.reporter.controller;
+        let note = ev.note.as_deref().map(|note| {
+            let cut = truncate(note, EVENT_NOTE_LIMIT);
+            if cut.len() < note.len() {
+                tracing::info!(reason = %ev.reason, note, "event note cut to the Events API's limit");
+            }
+            cut.into_owned()
+        });
+        let stamp = format!(".{:x}", now.as_nanosecond());
+        let object = reference.name.as_ref().unwrap_or(controller);
+        let object = truncate_name(object, MAX_NAME - stamp.len());
         K8sEvent {
             action: Some(ev.action.clone()),
             reason: Some(ev.reason.clone()),
             event_time: Some(MicroTime(now)),
             regarding: Some(reference.clone()),
-            note: ev.note.clone(),
+            note,
             metadata: ObjectMeta {
                 namespace: reference.namespace.clone(),
-                name: Some(format!(
-                    "{}.{:x}",
-                    reference.name.as_ref().unwrap_or(controller),
-                    now.as_nanosecond()
-                )),
+                name: Some(format!("{object}{stamp}")),
                 ..Default::default()
             },
             reporting_controller: Some(controller.clone()),
@@ -123,6 +132,18 @@ impl Recorder {
             ..Default::default()
         }
     }
+}
+
+/// Longest object name (a DNS subdomain).
+const MAX_NAME: usize = 253;
+
+/// At most `max` bytes of a name, not ending in `.` or `-`.
+fn truncate_name(name: &str, max: usize) -> &str {
+    let mut end = name.len().min(max);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    name[..end].trim_end_matches(['.', '-'])
 }
 
 fn type_name(type_: &EventType) -> &'static str {
@@ -264,6 +285,15 @@ mod tests {
                 .repeat(&key("RolloutUpdated", "web"), at(1))
                 .is_some()
         );
+    }
+
+    #[test]
+    fn notes_and_names_fit_the_events_api() {
+        let long = "x".repeat(300);
+        let name = truncate_name(&long, MAX_NAME - 17);
+        assert_eq!(name.len(), MAX_NAME - 17);
+        assert_eq!(truncate_name("web-", 10), "web");
+        assert_eq!(truncate_name("web", 10), "web");
     }
 
     #[test]

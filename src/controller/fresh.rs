@@ -16,31 +16,43 @@ use std::time::{Duration, Instant};
 /// milliseconds; should it never come, reconciles go ahead after this (and meet the conflict).
 const REMEMBER: Duration = Duration::from_secs(5);
 
+type Replaced = HashMap<ObjectRef<Rollout>, (Vec<String>, Instant)>;
+
 #[derive(Default)]
 pub struct StatusWrites {
-    /// The resourceVersion each Rollout had when its status was replaced, and when.
-    replaced: Mutex<HashMap<ObjectRef<Rollout>, (String, Instant)>>,
+    /// The resourceVersions each Rollout went through before its status was replaced (the one
+    /// planned from, and the one after Weir's state annotation if that was written first), and
+    /// when.
+    replaced: Mutex<Replaced>,
 }
 
 impl StatusWrites {
-    /// Records that the status of `rollout`, at the version the reconcile planned from, was replaced.
-    pub fn replaced(&self, rollout: &Rollout, now: Instant) {
-        let Some(version) = rollout.resource_version() else {
+    /// Records that the status of `rollout`, at the version the reconcile planned from (and at
+    /// `intermediate`, if the reconcile wrote the Rollout before its status), was replaced.
+    pub fn replaced(&self, rollout: &Rollout, intermediate: Option<String>, now: Instant) {
+        let versions: Vec<String> = rollout
+            .resource_version()
+            .into_iter()
+            .chain(intermediate)
+            .collect();
+        if versions.is_empty() {
             return;
-        };
+        }
         let mut replaced = self.lock();
         replaced.retain(|_, (_, at)| now.duration_since(*at) < REMEMBER);
-        replaced.insert(ObjectRef::from_obj(rollout), (version, now));
+        replaced.insert(ObjectRef::from_obj(rollout), (versions, now));
     }
 
     /// Whether `rollout` is a version whose status this controller has already replaced.
     pub fn is_stale(&self, rollout: &Rollout, now: Instant) -> bool {
         let key = ObjectRef::from_obj(rollout);
         let mut replaced = self.lock();
-        let Some((version, at)) = replaced.get(&key) else {
+        let Some((versions, at)) = replaced.get(&key) else {
             return false;
         };
-        if rollout.resource_version().as_ref() == Some(version)
+        if rollout
+            .resource_version()
+            .is_some_and(|v| versions.contains(&v))
             && now.duration_since(*at) < REMEMBER
         {
             return true;
@@ -49,7 +61,7 @@ impl StatusWrites {
         false
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ObjectRef<Rollout>, (String, Instant)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Replaced> {
         // Each update is a single insert or remove: the map is consistent whatever panicked.
         self.replaced.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -79,7 +91,7 @@ mod tests {
             !writes.is_stale(&rollout("web", "1"), t0),
             "nothing written yet"
         );
-        writes.replaced(&rollout("web", "1"), t0);
+        writes.replaced(&rollout("web", "1"), None, t0);
         assert!(
             writes.is_stale(&rollout("web", "1"), t0),
             "cache not caught up"
@@ -96,16 +108,21 @@ mod tests {
             !writes.is_stale(&rollout("web", "1"), t0),
             "forgotten once the cache caught up"
         );
+        writes.replaced(&rollout("web", "3"), Some("4".into()), t0);
+        assert!(
+            writes.is_stale(&rollout("web", "4"), t0),
+            "the version after the state annotation is stale too"
+        );
     }
 
     #[test]
     fn a_replaced_version_is_forgotten_after_a_while() {
         let writes = StatusWrites::default();
         let t0 = Instant::now();
-        writes.replaced(&rollout("web", "1"), t0);
+        writes.replaced(&rollout("web", "1"), None, t0);
         assert!(!writes.is_stale(&rollout("web", "1"), t0 + REMEMBER));
-        writes.replaced(&rollout("api", "1"), t0);
-        writes.replaced(&rollout("db", "1"), t0 + REMEMBER);
+        writes.replaced(&rollout("api", "1"), None, t0);
+        writes.replaced(&rollout("db", "1"), None, t0 + REMEMBER);
         assert_eq!(
             writes.lock().len(),
             1,

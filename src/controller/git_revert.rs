@@ -1,20 +1,24 @@
-//! Runs pending Git reverts recorded in Rollout statuses. A request is acted on only once it
-//! is in the watch cache, i.e. persisted; the result is written back with a JSON patch that
-//! first tests the request is still the same one, then Events say what happened.
+//! Runs pending Git reverts recorded in Rollouts' `weir.dev/state`. A request is acted on only
+//! once it is in the watch cache, i.e. persisted; the result is written back into the same
+//! annotation if the request is still the same one, then Events say what happened. A result
+//! that cannot be written is retried with backoff and shown on the Rollout until it is.
 
+use super::error::Category;
 use super::events::Recorder;
+use super::failures::{Attempts, Failures};
 use super::metrics::Metrics;
-use crate::api::rollout::{GitRevertStatus, Rollout};
+use crate::api::rollout::{GitRevertStatus, Rollout, WEIR_STATE_ANNOTATION};
 use crate::gitops::revert::{self, PHASE_ALREADY_REVERTED, PHASE_COMMITTED, RevertConfig};
+use crate::rollout::failure::WriteFailure;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::events::{Event, EventType};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 // A pass over the in-memory cache; cheap even with thousands of Rollouts.
 const SCAN_INTERVAL: Duration = Duration::from_millis(100);
@@ -24,14 +28,42 @@ const SCAN_INTERVAL: Duration = Duration::from_millis(100);
 /// Weir-Revert-Id instead of committing twice.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// Conflicting writes retried right away before the result waits for the next scan.
+const RECORD_ATTEMPTS: usize = 5;
+/// How the result is written, in failures and RBAC.
+const RECORD_VERB: &str = "patch";
+
+/// What a revert job needs besides its request.
+#[derive(Clone)]
+struct Worker {
+    client: Client,
+    recorder: Recorder,
+    config: RevertConfig,
+    metrics: Arc<Metrics>,
+    failures: Arc<Failures>,
+    /// Results that could not be written, waiting for their next attempt.
+    retry_at: Arc<Mutex<HashMap<ObjectRef<Rollout>, Instant>>>,
+    attempts: Arc<Attempts<ObjectRef<Rollout>>>,
+}
+
 pub async fn revert_loop(
     client: Client,
     rollouts: Store<Rollout>,
     recorder: Recorder,
     config: RevertConfig,
     metrics: Arc<Metrics>,
+    failures: Arc<Failures>,
     shutdown: impl Future<Output = ()>,
 ) {
+    let worker = Worker {
+        client,
+        recorder,
+        config,
+        metrics,
+        failures,
+        retry_at: Arc::default(),
+        attempts: Arc::default(),
+    };
     let in_flight: Arc<Mutex<HashSet<ObjectRef<Rollout>>>> = Arc::default();
     let mut running = tokio::task::JoinSet::new();
     let scan = async {
@@ -40,18 +72,22 @@ pub async fn revert_loop(
             interval.tick().await;
             let now = jiff::Timestamp::now();
             for rollout in rollouts.state() {
-                let Some(request) = rollout
-                    .status
-                    .as_ref()
-                    .and_then(|s| s.weir.as_ref())
-                    .and_then(|w| w.git_revert.clone())
-                else {
+                let Some(request) = rollout.weir_state().and_then(|w| w.git_revert) else {
                     continue;
                 };
-                if !revert::due(&request, &config, now) {
+                if !revert::due(&request, &worker.config, now) {
                     continue;
                 }
                 let key = ObjectRef::from_obj(&*rollout);
+                let waiting = worker
+                    .retry_at
+                    .lock()
+                    .ok()
+                    .and_then(|waits| waits.get(&key).copied())
+                    .is_some_and(|at| at > Instant::now());
+                if waiting {
+                    continue;
+                }
                 let claimed = in_flight
                     .lock()
                     .map(|mut set| set.insert(key.clone()))
@@ -59,19 +95,14 @@ pub async fn revert_loop(
                 if !claimed {
                     continue;
                 }
-                let (client, recorder, config, in_flight, metrics) = (
-                    client.clone(),
-                    recorder.clone(),
-                    config.clone(),
-                    in_flight.clone(),
-                    metrics.clone(),
-                );
+                let (worker, in_flight) = (worker.clone(), in_flight.clone());
                 // Reap finished jobs so the set holds only those in flight.
                 while running.try_join_next().is_some() {}
                 running.spawn(async move {
-                    let next = revert::run(&client, &rollout, &request, &config).await;
-                    metrics.git_revert(&next.phase);
-                    record(&client, &recorder, &rollout, &request, &next).await;
+                    let next =
+                        revert::run(&worker.client, &rollout, &request, &worker.config).await;
+                    worker.metrics.git_revert(&next.phase);
+                    worker.record(&rollout, &request, &next).await;
                     if let Ok(mut set) = in_flight.lock() {
                         set.remove(&key);
                     }
@@ -98,75 +129,144 @@ pub async fn revert_loop(
     }
 }
 
-async fn record(
+impl Worker {
+    /// Writes `next` in place of `request` and says what happened; a failed write is retried
+    /// with backoff (the request is still Pending or Failed in the annotation, and the pushed
+    /// commit is found again by its Weir-Revert-Id, so a retry never commits twice).
+    async fn record(&self, rollout: &Rollout, request: &GitRevertStatus, next: &GitRevertStatus) {
+        let key = ObjectRef::from_obj(rollout);
+        let namespace = rollout.namespace().unwrap_or_else(|| "default".into());
+        match write_result(&self.client, rollout, request, next).await {
+            Ok(true) => {}
+            // Superseded (a retry, a newer abort): this result is no longer wanted.
+            Ok(false) => return,
+            Err(error) => {
+                let category = Category::of(&error);
+                let delay = self.attempts.failed(key.clone(), category);
+                if let Ok(mut waits) = self.retry_at.lock() {
+                    waits.insert(key.clone(), Instant::now() + delay);
+                }
+                self.metrics
+                    .rollout_reconcile_error(&namespace, &rollout.name_any(), category);
+                tracing::warn!(
+                    rollout = %rollout.name_any(), error = %error, category = category.as_str(),
+                    retry_in = ?delay, "could not record the Git revert result"
+                );
+                self.failures.failed(
+                    key,
+                    WriteFailure {
+                        kind: "Rollout".into(),
+                        namespace,
+                        name: rollout.name_any(),
+                        verb: RECORD_VERB.into(),
+                        category,
+                        message: match &error {
+                            kube::Error::Api(status) => status.message.clone(),
+                            other => other.to_string(),
+                        },
+                    },
+                );
+                return;
+            }
+        }
+        self.attempts.succeeded(&key);
+        if let Ok(mut waits) = self.retry_at.lock() {
+            waits.remove(&key);
+        }
+        self.failures
+            .succeeded(&key, "Rollout", &rollout.name_any(), RECORD_VERB);
+        self.announce(rollout, next).await;
+    }
+
+    async fn announce(&self, rollout: &Rollout, next: &GitRevertStatus) {
+        let images = next
+            .images
+            .iter()
+            .map(|i| format!("{} -> {}", i.bad_image, i.stable_image))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let (type_, reason, note) = match next.phase.as_str() {
+            PHASE_COMMITTED | PHASE_ALREADY_REVERTED => (
+                EventType::Normal,
+                "GitRevertCommitted",
+                format!(
+                    "Reverted {images} in {}: {}",
+                    next.repo.as_deref().unwrap_or("Git"),
+                    next.message.as_deref().unwrap_or("")
+                ),
+            ),
+            _ => (
+                EventType::Warning,
+                "GitRevertFailed",
+                format!(
+                    "Git revert of {images} failed (attempt {}): {}{}",
+                    next.attempts.unwrap_or(1),
+                    next.message.as_deref().unwrap_or("unknown error"),
+                    if next.phase == revert::PHASE_CONFLICT {
+                        "; not retried"
+                    } else {
+                        "; will retry"
+                    }
+                ),
+            ),
+        };
+        tracing::info!(rollout = %rollout.name_any(), reason, "{note}");
+        let event = Event {
+            type_,
+            reason: reason.into(),
+            note: Some(note),
+            action: reason.into(),
+            secondary: None,
+        };
+        if let Err(e) = self
+            .recorder
+            .publish(&event, &rollout.object_ref(&()))
+            .await
+        {
+            tracing::warn!(error = %e, "could not publish Git revert event");
+        }
+    }
+}
+
+/// Puts `next` into the Rollout's state if its request is still `request` (same revision):
+/// `Ok(false)` if it is not. The write is guarded by the resourceVersion it was computed
+/// from; on a conflict the Rollout is read again and the result applied to what it now holds.
+async fn write_result(
     client: &Client,
-    recorder: &Recorder,
     rollout: &Rollout,
     request: &GitRevertStatus,
     next: &GitRevertStatus,
-) {
-    let namespace = rollout.namespace().unwrap_or_else(|| "default".into());
-    let patch = json!([
-        {"op": "test", "path": "/status/weir/gitRevert/podHash", "value": request.pod_hash},
-        {"op": "replace", "path": "/status/weir/gitRevert", "value": next},
-    ]);
-    let written = match serde_json::from_value::<json_patch::Patch>(patch) {
-        Ok(patch) => Api::<Rollout>::namespaced(client.clone(), &namespace)
-            .patch_status(
-                &rollout.name_any(),
-                &PatchParams::default(),
-                &Patch::<()>::Json(patch),
-            )
+) -> Result<bool, kube::Error> {
+    let api = Api::<Rollout>::namespaced(
+        client.clone(),
+        &rollout.namespace().unwrap_or_else(|| "default".into()),
+    );
+    let name = rollout.name_any();
+    let mut current = rollout.clone();
+    for attempt in 1..=RECORD_ATTEMPTS {
+        let Some(mut state) = current.weir_state() else {
+            return Ok(false);
+        };
+        if state.git_revert.as_ref().map(|r| &r.pod_hash) != Some(&request.pod_hash) {
+            return Ok(false);
+        }
+        state.git_revert = Some(next.clone());
+        let patch = json!({"metadata": {
+            "resourceVersion": current.resource_version(),
+            "annotations": {WEIR_STATE_ANNOTATION: state.to_annotation()},
+        }});
+        match api
+            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
             .await
-            .map(|_| ())
-            .map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
-    };
-    if let Err(e) = written {
-        // The next scan retries: the request is still Pending/Failed in status.
-        tracing::warn!(rollout = %rollout.name_any(), error = %e, "could not record the Git revert result");
-        return;
+        {
+            Ok(_) => return Ok(true),
+            Err(error)
+                if attempt < RECORD_ATTEMPTS && Category::of(&error) == Category::Conflict =>
+            {
+                current = api.get(&name).await?;
+            }
+            Err(error) => return Err(error),
+        }
     }
-    let images = next
-        .images
-        .iter()
-        .map(|i| format!("{} -> {}", i.bad_image, i.stable_image))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let (type_, reason, note) = match next.phase.as_str() {
-        PHASE_COMMITTED | PHASE_ALREADY_REVERTED => (
-            EventType::Normal,
-            "GitRevertCommitted",
-            format!(
-                "Reverted {images} in {}: {}",
-                next.repo.as_deref().unwrap_or("Git"),
-                next.message.as_deref().unwrap_or("")
-            ),
-        ),
-        _ => (
-            EventType::Warning,
-            "GitRevertFailed",
-            format!(
-                "Git revert of {images} failed (attempt {}): {}{}",
-                next.attempts.unwrap_or(1),
-                next.message.as_deref().unwrap_or("unknown error"),
-                if next.phase == revert::PHASE_CONFLICT {
-                    "; not retried"
-                } else {
-                    "; will retry"
-                }
-            ),
-        ),
-    };
-    tracing::info!(rollout = %rollout.name_any(), reason, "{note}");
-    let event = Event {
-        type_,
-        reason: reason.into(),
-        note: Some(note),
-        action: reason.into(),
-        secondary: None,
-    };
-    if let Err(e) = recorder.publish(&event, &rollout.object_ref(&())).await {
-        tracing::warn!(error = %e, "could not publish Git revert event");
-    }
+    Ok(false)
 }

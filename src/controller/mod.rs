@@ -4,9 +4,11 @@
 
 mod analysis_run;
 mod apply;
+mod capabilities;
 pub mod cleanup;
 pub mod error;
 mod events;
+mod failures;
 mod fresh;
 mod git_revert;
 pub mod health;
@@ -22,18 +24,21 @@ use crate::api::labels::POD_TEMPLATE_HASH;
 use crate::api::replica_set::ReplicaSetSummary;
 use crate::api::rollout::Rollout;
 use crate::api::service::ServiceSummary;
+use crate::rollout::failure::{REASON_RECONCILE_ERROR, WriteFailure};
 use crate::traffic::split_vs_name;
 use apply::Writer;
+use capabilities::Capabilities;
 pub use error::Error;
 use events::Recorder;
+use failures::{Attempts, Failures};
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::Service;
-use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::events::Reporter;
 use kube::runtime::reflector::{self, ObjectRef, Store, reflector};
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Client, ResourceExt};
+use kube::{Client, Resource, ResourceExt};
 use observe::Stores;
 use std::future::Future;
 use std::sync::Arc;
@@ -104,6 +109,8 @@ struct Context {
     recorder: Recorder,
     stores: Stores,
     status_writes: fresh::StatusWrites,
+    failures: Arc<Failures>,
+    attempts: Attempts<ObjectRef<Rollout>>,
 }
 
 fn api<K>(client: &Client, namespace: &Option<String>) -> Api<K>
@@ -248,6 +255,10 @@ pub async fn run(
         config.metrics.clone(),
     );
     let (synced_tx, synced) = watch::channel(false);
+    let (failures, failure_triggers) = Failures::new();
+    let failures = Arc::new(failures);
+    let capabilities = Arc::new(Capabilities::default());
+    capabilities.refresh(&client).await;
     let context = Arc::new(Context {
         synced: synced.clone(),
         revert_settings: config.revert_settings,
@@ -257,6 +268,8 @@ pub async fn run(
         recorder: recorder.clone(),
         stores: stores.clone(),
         status_writes: Default::default(),
+        failures: failures.clone(),
+        attempts: Attempts::default(),
     });
 
     // As Controller::new, with the cached Rollouts stripped like every other cached object.
@@ -299,10 +312,12 @@ pub async fn run(
         client.clone(),
         rollouts.clone(),
         stores.clone(),
+        failures.clone(),
         synced,
         shutdown.clone(),
     );
     let mut controller = controller
+        .reconcile_on(failure_triggers)
         .owns_stream(rs_stream)
         .owns_stream(ar_stream)
         .watches_stream(at_stream, move |t: AnalysisTemplate| {
@@ -374,6 +389,9 @@ pub async fn run(
         error_retry: config.analysis_error_retry,
         stats: config.stats.clone(),
         metrics: config.metrics.clone(),
+        capabilities,
+        failures: failures.clone(),
+        attempts: Attempts::default(),
     });
     let runs = Controller::new(
         api::<AnalysisRun>(&client, &config.namespace),
@@ -403,6 +421,7 @@ pub async fn run(
         recorder,
         config.revert.clone(),
         config.metrics.clone(),
+        failures,
         shutdown_reverts,
     );
     let report = async move {
@@ -493,7 +512,44 @@ async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, E
         &rollout.name_any(),
         started.elapsed(),
     );
+    match &result {
+        Ok(_) => ctx.attempts.succeeded(&ObjectRef::from_obj(&*rollout)),
+        Err(error) => {
+            if let Some(failure) = error.write_failure() {
+                report_failure(&rollout, &failure, &ctx).await;
+            }
+        }
+    }
     result
+}
+
+/// Shows a write this reconcile could not make on the Rollout right away: its condition (if
+/// that changed; the status write is the only one a failing apply still makes) and a Warning
+/// Event, which repeats join as a series. The next plan whose writes all succeed clears it.
+async fn report_failure(rollout: &Rollout, failure: &WriteFailure, ctx: &Context) {
+    let namespace = rollout.namespace().unwrap_or_else(|| "default".into());
+    let mut status = rollout.status.clone().unwrap_or_default();
+    let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::now());
+    if crate::rollout::failure::report(&mut status, failure, &now) {
+        let mut updated = rollout.clone();
+        updated.status = Some(status);
+        let written = Api::<Rollout>::namespaced(ctx.client.clone(), &namespace)
+            .replace_status(&rollout.name_any(), &PostParams::default(), &updated)
+            .await;
+        if let Err(e) = written {
+            tracing::warn!(rollout = %rollout.name_any(), error = %e, "could not show the failure in the Rollout's status");
+        }
+    }
+    let event = kube::runtime::events::Event {
+        type_: kube::runtime::events::EventType::Warning,
+        reason: REASON_RECONCILE_ERROR.into(),
+        note: Some(failure.describe()),
+        action: REASON_RECONCILE_ERROR.into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&event, &rollout.object_ref(&())).await {
+        tracing::warn!(error = %e, "could not publish the failure event");
+    }
 }
 
 async fn reconcile_rollout(
@@ -516,6 +572,7 @@ async fn reconcile_rollout(
     }
     let mut observed = observe::observe(rollout, stores);
     observed.revert_settings = ctx.revert_settings;
+    observed.write_failures = ctx.failures.for_rollout(&ObjectRef::from_obj(rollout));
     let plan = crate::rollout::plan(rollout, &observed, jiff::Timestamp::now());
     let span = tracing::info_span!(
         "reconcile",
@@ -537,8 +594,11 @@ async fn reconcile_rollout(
     };
     let writes = writer.apply(rollout, &plan).await?;
     if writes.status > 0 {
-        ctx.status_writes
-            .replaced(rollout, std::time::Instant::now());
+        ctx.status_writes.replaced(
+            rollout,
+            writes.state_written_at.clone(),
+            std::time::Instant::now(),
+        );
     }
     if let Some(safe_at) = writes.traffic_safe_at {
         let failed = observed
@@ -562,28 +622,37 @@ async fn reconcile_rollout(
     ))
 }
 
+/// Retries with backoff per Rollout: quickly after a conflict (fresh state is one watch event
+/// away), further apart for failures a person has to fix.
 fn error_policy(rollout: Arc<Rollout>, error: &Error, ctx: Arc<Context>) -> Action {
     ctx.stats
         .reconcile_errors
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let category = error.category();
     ctx.metrics.rollout_reconcile_error(
         &rollout.namespace().unwrap_or_default(),
         &rollout.name_any(),
+        category,
     );
-    match error {
-        // Fresh state is one watch event away; re-plan quickly.
-        Error::Conflict { .. } => Action::requeue(Duration::from_millis(200)),
-        _ => {
-            tracing::warn!(rollout = %rollout.name_any(), error = %error, category = error.category(), "reconcile failed");
-            Action::requeue(Duration::from_secs(5))
-        }
+    let delay = ctx
+        .attempts
+        .failed(ObjectRef::from_obj(&*rollout), category);
+    if category == error::Category::Conflict {
+        tracing::debug!(rollout = %rollout.name_any(), error = %error, retry_in = ?delay, "re-planning");
+    } else {
+        tracing::warn!(
+            rollout = %rollout.name_any(), error = %error, category = category.as_str(),
+            retry_in = ?delay, "reconcile failed"
+        );
     }
+    Action::requeue(delay)
 }
 
 async fn cleanup_loop(
     client: Client,
     rollouts: Store<Rollout>,
     stores: Stores,
+    failures: Arc<Failures>,
     synced: watch::Receiver<bool>,
     shutdown: impl Future<Output = ()>,
 ) {
@@ -594,6 +663,7 @@ async fn cleanup_loop(
             if !*synced.borrow() {
                 continue;
             }
+            failures.retain(|rollout| rollouts.get(rollout).is_some());
             let services = stores.services.state();
             let drs = stores.destination_rules.state();
             let restores = cleanup::orphan_restores(

@@ -257,10 +257,8 @@ impl Demo {
             status.message.unwrap_or_default()
         );
         self.until("revert committed", Duration::from_secs(20), |r| {
-            r.status
-                .as_ref()
-                .and_then(|s| s.weir.as_ref())
-                .and_then(|w| w.git_revert.as_ref())
+            r.weir_state()
+                .and_then(|w| w.git_revert)
                 .is_some_and(|g| g.phase == "Committed")
         })
         .await?;

@@ -26,6 +26,10 @@ pub struct AnalysisState {
     pub step_successful: bool,
     /// What the run that aborted the Rollout measured, for the Git revert's commit.
     pub abort_evidence: Option<RevertEvidence>,
+    /// A current run's results cannot be written: its verdict is unknown, so the Rollout must
+    /// neither advance nor promote (a background analysis that never measures would otherwise
+    /// let a bad release through).
+    pub unrecorded: bool,
 }
 
 fn label<'a>(run: &'a AnalysisRun, key: &str) -> Option<&'a str> {
@@ -116,6 +120,15 @@ pub fn reconcile(
             .take()
             .or_else(|| failed_evidence(ctx, plan, RunKind::Step(index)));
     }
+    state.unrecorded = [RunKind::Background, RunKind::Step(index)]
+        .into_iter()
+        .filter_map(|kind| entry(plan, kind).as_ref().map(|e| e.name.clone()))
+        .any(|run| {
+            ctx.observed
+                .write_failures
+                .iter()
+                .any(|f| f.kind == "AnalysisRun" && f.name == run)
+        });
     collect_garbage(ctx, plan);
     state
 }

@@ -173,14 +173,21 @@ pub fn plan_canary(ctx: &Context, plan: &mut Plan) {
         && d.stable_hash.is_some()
         && available(new_rs) >= ctx.replicas
         && spec_replicas(new_rs) >= ctx.replicas
-        && (promote_full || d.index >= len)
+        // A user's full promotion skips analysis, as in Argo; the automatic one waits for it.
+        && (promote_full || (d.index >= len && !analysis.unrecorded))
     {
         promote(ctx, plan, &mut d, revision, promote_full);
     }
 
     route_services(ctx, plan, &mut d);
     let applied_weight = route_weights(ctx, plan, &mut d, &counts, at_desired, promote_full);
-    if !d.promoted && !d.aborted && !manually_paused && !promote_full && d.index < len {
+    if !d.promoted
+        && !d.aborted
+        && !manually_paused
+        && !promote_full
+        && d.index < len
+        && !analysis.unrecorded
+    {
         advance_step(
             ctx,
             plan,

@@ -1,5 +1,6 @@
 //! Rollout conditions and phase, as Argo computes them (utils/conditions, utils/rollout/rolloututil.go).
 
+use crate::api::limits::{STATUS_MESSAGE_LIMIT, truncate};
 use crate::api::rollout::{RolloutCondition, RolloutSpec, RolloutStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
@@ -46,6 +47,7 @@ pub fn set(
     now: &Time,
     touch: bool,
 ) {
+    let message = &*truncate(message, STATUS_MESSAGE_LIMIT);
     let conditions = status.conditions.get_or_insert_with(Vec::new);
     match conditions.iter_mut().find(|c| c.type_ == type_) {
         Some(existing) => {

@@ -1,6 +1,7 @@
 //! Deciding a Git revert (pure): when an abort qualifies and the Rollout opted in, record the
-//! request in status (before any Git work, so a restarted controller resumes it) and hold the
-//! failed images so an image updater rolling them forward does not start a canary again.
+//! request in Weir's state (the `weir.dev/state` annotation, written before any Git work, so a
+//! restarted controller resumes it) and hold the failed images so an image updater rolling them
+//! forward does not start a canary again.
 
 use super::canary::Context;
 use super::conditions::{self, PROGRESSING, REASON_ABORTED};
@@ -11,6 +12,9 @@ use k8s_openapi::api::core::v1::PodTemplateSpec;
 pub const ANNOTATION_GIT_REVERT: &str = "weir.dev/git-revert";
 pub const CONDITION_HELD: &str = "Held";
 pub const PHASE_PENDING: &str = "Pending";
+/// Held revisions kept per Rollout, newest last; older ones are released so the annotation
+/// stays small however many releases fail.
+pub const HELD_LIMIT: usize = 10;
 
 /// Why the canary was aborted.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,10 +62,10 @@ pub fn request(ctx: &Context, plan: &mut Plan, cause: AbortCause, revision: i64)
     if !opted_in || (cause == AbortCause::Manual && !ctx.observed.revert_settings.on_manual_abort) {
         return;
     }
-    let weir = plan.status.weir.get_or_insert_default();
-    if weir
-        .git_revert
+    if plan
+        .weir
         .as_ref()
+        .and_then(|w| w.git_revert.as_ref())
         .is_some_and(|r| r.pod_hash == ctx.hash)
     {
         return;
@@ -110,7 +114,7 @@ pub fn request(ctx: &Context, plan: &mut Plan, cause: AbortCause, revision: i64)
         .collect::<Vec<_>>()
         .join(", ");
     let held_images: Vec<String> = reverts.iter().map(|r| r.bad_image.clone()).collect();
-    let weir = plan.status.weir.get_or_insert_default();
+    let weir = plan.weir.get_or_insert_default();
     weir.git_revert = Some(GitRevertStatus {
         phase: PHASE_PENDING.into(),
         revision: revision.to_string(),
@@ -134,13 +138,15 @@ pub fn request(ctx: &Context, plan: &mut Plan, cause: AbortCause, revision: i64)
         images: held_images,
         reason: format!("revision {revision} was aborted ({cause_name})"),
     });
+    if held.len() > HELD_LIMIT {
+        held.drain(..held.len() - HELD_LIMIT);
+    }
     plan.event(EventType::Normal, "GitRevertStarted", format!("Reverting {summary} in Git: the canary of revision {revision} was aborted ({cause_name})"));
 }
 
 /// A new revision whose template is a held one: stay aborted instead of starting a canary.
 pub fn hold_if_held(ctx: &Context, plan: &mut Plan, revision: i64) -> bool {
     let held = plan
-        .status
         .weir
         .as_ref()
         .and_then(|w| w.held.as_ref())
@@ -182,7 +188,7 @@ pub fn hold_if_held(ctx: &Context, plan: &mut Plan, revision: i64) -> bool {
 
 /// `retry` rolls a held revision out again.
 pub fn release(ctx: &Context, plan: &mut Plan) {
-    if let Some(held) = plan.status.weir.as_mut().and_then(|w| w.held.as_mut()) {
+    if let Some(held) = plan.weir.as_mut().and_then(|w| w.held.as_mut()) {
         held.retain(|h| !holds(h, ctx));
     }
     conditions::remove(&mut plan.status, CONDITION_HELD);

@@ -6,6 +6,7 @@ use super::observed::Observed;
 use super::plan::{EventType, Plan};
 use crate::analysis::template::{ArgContext, resolve, run_args, validate};
 use crate::api::istio::DestinationRuleSpec;
+use crate::api::limits::{STATUS_MESSAGE_LIMIT, truncate};
 use crate::api::rollout::{IstioVirtualService, Rollout, RolloutAnalysis};
 use crate::api::validation::{FieldError, validate_rollout};
 use crate::traffic::{Targets, split_vs_name, validate_virtual_service};
@@ -228,7 +229,7 @@ pub fn plan_invalid(rollout: &Rollout, errors: &[FieldError], now: Timestamp, pl
         .is_some_and(|c| c.traffic_routing.is_some());
     let (phase, phase_message) = conditions::phase(&rollout.spec, &plan.status, traffic_routed);
     plan.status.phase = Some(phase.to_string());
-    plan.status.message = Some(phase_message);
+    plan.status.message = Some(truncate(&phase_message, STATUS_MESSAGE_LIMIT).into_owned());
 }
 
 /// Drops a stale InvalidSpec condition once the spec is valid again.

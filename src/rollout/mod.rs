@@ -4,6 +4,7 @@
 pub mod analysis;
 pub mod canary;
 pub mod conditions;
+pub mod failure;
 pub mod gitrevert;
 pub mod hash;
 mod invalid;

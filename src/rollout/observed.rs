@@ -28,6 +28,9 @@ pub struct Observed {
     pub templates: Templates,
     /// Controller settings for Git reverts (not observed; passed through so plan stays pure).
     pub revert_settings: crate::rollout::gitrevert::RevertSettings,
+    /// Writes for this Rollout that Weir's other loops could not make and are retrying: its
+    /// AnalysisRuns' status, its Git revert's result.
+    pub write_failures: Vec<crate::rollout::failure::WriteFailure>,
 }
 
 pub fn hash_of(rs: &ReplicaSetSummary) -> Option<&str> {

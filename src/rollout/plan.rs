@@ -4,7 +4,7 @@
 use super::observed::Observed;
 use super::{canary, invalid, revision};
 use crate::api::analysis::AnalysisRun;
-use crate::api::rollout::{Rollout, RolloutStatus};
+use crate::api::rollout::{Rollout, RolloutStatus, WeirStatus};
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use serde_json::Value;
@@ -61,14 +61,18 @@ pub struct Plan {
     /// Completed runs beyond the history limits.
     pub delete_analysis_runs: Vec<String>,
     pub status: RolloutStatus,
+    /// Weir's own state (Git revert, held images), written to the Rollout's
+    /// `weir.dev/state` annotation when it differs from what the annotation holds.
+    pub weir: Option<WeirStatus>,
     pub events: Vec<PlannedEvent>,
     pub requeue_after: Option<Duration>,
 }
 
 impl Plan {
-    pub(super) fn new(status: RolloutStatus) -> Self {
+    pub(super) fn new(status: RolloutStatus, weir: Option<WeirStatus>) -> Self {
         Plan {
             status,
+            weir,
             ..Default::default()
         }
     }
@@ -103,8 +107,13 @@ impl Plan {
 
 /// Decides what one reconcile of `rollout` does.
 pub fn plan(rollout: &Rollout, observed: &Observed, now: Timestamp) -> Plan {
-    let mut plan = Plan::new(rollout.status.clone().unwrap_or_default());
+    let mut status = rollout.status.clone().unwrap_or_default();
+    // Weir's state moved from `status.weir` (pruned by Argo's closed status schema) to an
+    // annotation; a Rollout last written by an older Weir has it moved over by this plan.
+    status.weir = None;
+    let mut plan = Plan::new(status, rollout.weir_state());
     plan.status.observed_generation = rollout.metadata.generation.map(|g| g.to_string());
+    report_write_failures(observed, now, &mut plan);
     let errors = invalid::collect_errors(rollout, observed);
     if !errors.is_empty() {
         invalid::plan_invalid(rollout, &errors, now, &mut plan);
@@ -123,4 +132,22 @@ pub fn plan(rollout: &Rollout, observed: &Observed, now: Timestamp) -> Plan {
     }
     canary::plan_canary(&ctx, &mut plan);
     plan
+}
+
+/// Writes other loops keep failing to make show as the `ReconcileError` condition; once they
+/// go through, it goes.
+fn report_write_failures(observed: &Observed, now: Timestamp, plan: &mut Plan) {
+    let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(now);
+    match observed.write_failures.first() {
+        Some(failure) => {
+            if super::failure::report(&mut plan.status, failure, &now) {
+                plan.event(
+                    EventType::Warning,
+                    super::failure::REASON_RECONCILE_ERROR,
+                    failure.describe(),
+                );
+            }
+        }
+        None => super::failure::clear(&mut plan.status),
+    }
 }

@@ -10,6 +10,7 @@ use super::conditions::{
 use super::observed::{available, current, ready};
 use super::plan::{EventType, Plan};
 use super::replicas::resolve_int_or_percent;
+use crate::api::limits::{STATUS_MESSAGE_LIMIT, truncate};
 use crate::api::rollout::RolloutStatus;
 use jiff::SignedDuration;
 use std::time::Duration;
@@ -136,7 +137,7 @@ pub fn finish(ctx: &Context, plan: &mut Plan, revision: i64, previous: Option<&R
         );
     }
     st.phase = Some(phase.to_string());
-    st.message = Some(message);
+    st.message = Some(truncate(&message, STATUS_MESSAGE_LIMIT).into_owned());
 }
 
 /// Progressing: aborted and timed-out states stick; a paused rollout does not count toward

@@ -12,6 +12,7 @@ pub mod state;
 
 use crate::api::analysis::{AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate, Metric};
 use crate::api::rollout::Rollout;
+use crate::rollout::failure::Category;
 use kube::ResourceExt;
 use kube::runtime::reflector::{ObjectRef, Store};
 use prometheus_client::collector::Collector;
@@ -85,9 +86,13 @@ struct PerObject {
     /// Objects with a `reconcile` histogram (a Family cannot list its label sets).
     reconciled: Arc<Mutex<BTreeSet<ObjectLabels>>>,
     /// Argo exposes `*_reconcile_error` without the `_total` suffix an OpenMetrics counter
-    /// gets, so these are counted here and written as untyped samples under the exact name.
-    errors: Arc<Mutex<BTreeMap<ObjectLabels, u64>>>,
+    /// gets, so these are counted here and written as untyped samples under the exact name,
+    /// with Weir's `category` label added to Argo's namespace and name.
+    errors: Arc<Mutex<ErrorCounts>>,
 }
+
+/// Failures per object and category.
+type ErrorCounts = BTreeMap<(ObjectLabels, &'static str), u64>;
 
 impl PerObject {
     fn new() -> Self {
@@ -105,20 +110,22 @@ impl PerObject {
         lock(&self.reconciled).insert(key);
     }
 
-    fn error(&self, key: ObjectLabels) {
-        *lock(&self.errors).entry(key).or_default() += 1;
+    fn error(&self, key: ObjectLabels, category: Category) {
+        *lock(&self.errors)
+            .entry((key, category.as_str()))
+            .or_default() += 1;
     }
 
     fn keys(&self) -> BTreeSet<ObjectLabels> {
         let mut all = lock(&self.reconciled).clone();
-        all.extend(lock(&self.errors).keys().cloned());
+        all.extend(lock(&self.errors).keys().map(|(key, _)| key.clone()));
         all
     }
 
     fn forget(&self, key: &ObjectLabels) {
         self.reconcile.remove(key);
         lock(&self.reconciled).remove(key);
-        lock(&self.errors).remove(key);
+        lock(&self.errors).retain(|(object, _), _| object != key);
     }
 }
 
@@ -226,12 +233,13 @@ impl Metrics {
         self.runs.observe(Self::key(namespace, name), took);
     }
 
-    pub fn rollout_reconcile_error(&self, namespace: &str, name: &str) {
-        self.rollouts.error(Self::key(namespace, name));
+    /// A failed reconcile of a Rollout, or a failed write of its Git revert's result.
+    pub fn rollout_reconcile_error(&self, namespace: &str, name: &str, category: Category) {
+        self.rollouts.error(Self::key(namespace, name), category);
     }
 
-    pub fn analysis_run_reconcile_error(&self, namespace: &str, name: &str) {
-        self.runs.error(Self::key(namespace, name));
+    pub fn analysis_run_reconcile_error(&self, namespace: &str, name: &str, category: Category) {
+        self.runs.error(Self::key(namespace, name), category);
     }
 
     /// One Event published for a Rollout (`type` is Normal or Warning).
@@ -340,8 +348,8 @@ impl Metrics {
 #[derive(Debug)]
 struct StateCollector {
     sources: Arc<OnceLock<Sources>>,
-    rollout_errors: Arc<Mutex<BTreeMap<ObjectLabels, u64>>>,
-    run_errors: Arc<Mutex<BTreeMap<ObjectLabels, u64>>>,
+    rollout_errors: Arc<Mutex<ErrorCounts>>,
+    run_errors: Arc<Mutex<ErrorCounts>>,
 }
 
 /// Writes one gauge family: `rows` are label pairs and values.
@@ -363,16 +371,13 @@ fn object_labels(namespace: String, name: String) -> Vec<(&'static str, String)>
     vec![("namespace", namespace), ("name", name)]
 }
 
-fn error_rows(
-    errors: &Mutex<BTreeMap<ObjectLabels, u64>>,
-) -> Vec<(Vec<(&'static str, String)>, i64)> {
+fn error_rows(errors: &Mutex<ErrorCounts>) -> Vec<(Vec<(&'static str, String)>, i64)> {
     lock(errors)
         .iter()
-        .map(|(k, v)| {
-            (
-                object_labels(k.namespace.clone(), k.name.clone()),
-                i64::try_from(*v).unwrap_or(i64::MAX),
-            )
+        .map(|((k, category), v)| {
+            let mut labels = object_labels(k.namespace.clone(), k.name.clone());
+            labels.push(("category", (*category).to_string()));
+            (labels, i64::try_from(*v).unwrap_or(i64::MAX))
         })
         .collect()
 }
@@ -664,7 +669,7 @@ status: {{phase: Failed, metricResults: [{{name: error-rate, phase: Failed}}]}}
         let metrics = Metrics::new();
         metrics.attach(sources(vec![rollout("web")], vec![run("web-1")]));
         metrics.rollout_reconciled("shop", "web", Duration::from_micros(700));
-        metrics.rollout_reconcile_error("shop", "web");
+        metrics.rollout_reconcile_error("shop", "web", Category::Forbidden);
         metrics.rollout_event("shop", "web", "Warning", "RolloutAborted");
         metrics.analysis_run_reconciled("shop", "web-1", Duration::from_millis(3));
         metrics.git_revert("committed");
@@ -682,7 +687,7 @@ status: {{phase: Failed, metricResults: [{{name: error-rate, phase: Failed}}]}}
         );
         assert_eq!(
             lines_of(&text, "rollout_reconcile_error"),
-            [r#"rollout_reconcile_error{namespace="shop",name="web"} 1"#],
+            [r#"rollout_reconcile_error{namespace="shop",name="web",category="forbidden"} 1"#],
             "no _total suffix: Argo's name"
         );
         assert_eq!(
@@ -717,7 +722,7 @@ status: {{phase: Failed, metricResults: [{{name: error-rate, phase: Failed}}]}}
         metrics.attach(sources(vec![rollout("kept")], vec![]));
         for name in ["kept", "deleted"] {
             metrics.rollout_reconciled("shop", name, Duration::from_millis(1));
-            metrics.rollout_reconcile_error("shop", name);
+            metrics.rollout_reconcile_error("shop", name, Category::Conflict);
             metrics.rollout_event("shop", name, "Normal", "RolloutCompleted");
         }
         metrics.analysis_run_reconciled("shop", "pruned-run", Duration::from_millis(1));
@@ -735,12 +740,10 @@ status: {{phase: Failed, metricResults: [{{name: error-rate, phase: Failed}}]}}
             synced: syncing,
             ..sources(vec![], vec![])
         });
-        metrics.rollout_reconcile_error("shop", "web");
-        assert!(
-            metrics
-                .encode()
-                .contains(r#"rollout_reconcile_error{namespace="shop",name="web"} 1"#)
-        );
+        metrics.rollout_reconcile_error("shop", "web", Category::Forbidden);
+        assert!(metrics.encode().contains(
+            r#"rollout_reconcile_error{namespace="shop",name="web",category="forbidden"} 1"#
+        ));
     }
 
     #[test]

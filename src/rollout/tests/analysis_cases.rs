@@ -509,11 +509,9 @@ fn analysis_abort_records_a_git_revert_with_evidence() {
     let p = sim.step();
     assert_eq!(sim.canary_weight(), 0);
     let revert = sim
-        .status()
-        .weir
-        .as_ref()
-        .and_then(|w| w.git_revert.clone())
-        .expect("revert requested in the abort's status write");
+        .weir()
+        .and_then(|w| w.git_revert)
+        .expect("revert requested in the abort's write");
     assert_eq!(
         (
             revert.phase.as_str(),
@@ -564,7 +562,7 @@ fn revert_needs_opt_in_and_manual_aborts_need_the_setting() {
     let mut sim = healthy(steps(), None);
     fail_first_run(&mut sim);
     sim.step();
-    assert!(sim.status().weir.is_none(), "not opted in");
+    assert!(sim.weir().is_none(), "not opted in");
 
     let mut sim = healthy(steps(), None);
     opted_in(&mut sim);
@@ -573,7 +571,7 @@ fn revert_needs_opt_in_and_manual_aborts_need_the_setting() {
     sim.rollout.status.as_mut().unwrap().abort = Some(true);
     sim.step();
     assert!(
-        sim.status().weir.is_none(),
+        sim.weir().is_none(),
         "manual abort does not revert by default"
     );
 
@@ -584,12 +582,7 @@ fn revert_needs_opt_in_and_manual_aborts_need_the_setting() {
     sim.run_until(20, |s| s.status().current_step_index == Some(1));
     sim.rollout.status.as_mut().unwrap().abort = Some(true);
     sim.step();
-    let revert = sim
-        .status()
-        .weir
-        .as_ref()
-        .and_then(|w| w.git_revert.clone())
-        .unwrap();
+    let revert = sim.weir().and_then(|w| w.git_revert).unwrap();
     assert_eq!(revert.cause, "manual");
 
     let mut sim = healthy(steps(), None);
@@ -597,11 +590,7 @@ fn revert_needs_opt_in_and_manual_aborts_need_the_setting() {
     fail_first_run(&mut sim);
     sim.step();
     assert!(
-        sim.status()
-            .weir
-            .as_ref()
-            .and_then(|w| w.git_revert.as_ref())
-            .is_some(),
+        sim.weir().and_then(|w| w.git_revert).is_some(),
         "controller-wide setting"
     );
 }
@@ -615,12 +604,7 @@ fn progress_deadline_abort_reverts_too() {
     sim.never_ready = Some(V2.into());
     sim.set_image(V2);
     sim.run_until(40, |s| s.phase() == "Degraded");
-    let revert = sim
-        .status()
-        .weir
-        .as_ref()
-        .and_then(|w| w.git_revert.clone())
-        .unwrap();
+    let revert = sim.weir().and_then(|w| w.git_revert).unwrap();
     assert_eq!(revert.cause, "progressDeadline");
     assert!(
         revert
@@ -683,13 +667,7 @@ fn a_held_image_does_not_start_a_canary_until_retry() {
             .flatten()
             .any(|c| c.type_ == "Held")
     );
-    assert!(
-        sim.status()
-            .weir
-            .as_ref()
-            .and_then(|w| w.held.as_ref())
-            .is_none_or(|h| h.is_empty())
-    );
+    assert!(sim.weir().and_then(|w| w.held).is_none_or(|h| h.is_empty()));
 }
 
 #[test]

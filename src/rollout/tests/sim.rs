@@ -72,6 +72,11 @@ impl Sim {
         self.rollout.status.as_ref().expect("status")
     }
 
+    /// Weir's state as the annotation holds it.
+    pub fn weir(&self) -> Option<crate::api::rollout::WeirStatus> {
+        self.rollout.weir_state()
+    }
+
     pub fn set_image(&mut self, image: &str) {
         let template = self.rollout.spec.template.as_mut().unwrap();
         template.spec.as_mut().unwrap().containers[0].image = Some(image.into());
@@ -220,6 +225,22 @@ impl Sim {
                 .any(|d| rs.metadata.name.as_deref() == Some(d.as_str()))
         });
         self.rollout.status = Some(plan.status.clone());
+        let annotations = self
+            .rollout
+            .metadata
+            .annotations
+            .get_or_insert_with(Default::default);
+        match &plan.weir {
+            Some(state) => {
+                annotations.insert(
+                    crate::api::rollout::WEIR_STATE_ANNOTATION.into(),
+                    state.to_annotation(),
+                );
+            }
+            None => {
+                annotations.remove(crate::api::rollout::WEIR_STATE_ANNOTATION);
+            }
+        }
     }
 
     fn kubelet(&mut self) {
