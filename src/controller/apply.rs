@@ -37,6 +37,8 @@ pub struct Writes {
 }
 
 const MANAGER: &str = "weir";
+/// What writing a Rollout's status is called in failures.
+pub const STATUS_VERB: &str = "update status";
 
 impl Writer<'_> {
     pub async fn apply(&self, rollout: &Rollout, plan: &Plan) -> Result<Writes, Error> {
@@ -239,7 +241,7 @@ impl Writer<'_> {
             let updated = rollouts
                 .replace_status(&name, &PostParams::default(), &planned_from)
                 .await
-                .map_err(|e| Error::from_kube("Rollout", "update status", &namespace, &name, e))?;
+                .map_err(|e| Error::from_kube("Rollout", STATUS_VERB, &namespace, &name, e))?;
             if updated.resource_version() != planned_from.resource_version() {
                 writes.status += 1;
             }

@@ -11,45 +11,46 @@ use kube::runtime::reflector::ObjectRef;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::Hash;
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-/// How long to wait before attempt `attempt + 1` after `attempt` consecutive failures. A
+/// How long to wait before trying again a write that has been failing for `failing_for`: as
+/// long again, so the waits double while the failure lasts, between a floor and a cap. A
 /// conflict only means fresh state is a watch event away; anything else may take a person, so
 /// it backs off further, but not so far that a fixed RBAC rule waits long to take effect.
-pub fn backoff(category: Category, attempt: u32) -> Duration {
-    let (base, cap) = match category {
+/// Measured by time, not by attempts, so a burst of watch events that retries early does not
+/// leave the next retry far off.
+pub fn backoff(category: Category, failing_for: Duration) -> Duration {
+    let (floor, cap) = match category {
         Category::Conflict => (Duration::from_millis(200), Duration::from_secs(5)),
         _ => (Duration::from_secs(1), Duration::from_secs(30)),
     };
-    let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(16));
-    base.saturating_mul(factor).min(cap)
+    failing_for.clamp(floor, cap)
 }
 
-/// Consecutive failures per key.
+/// When each key started failing.
 pub struct Attempts<K> {
-    counts: Mutex<HashMap<K, u32>>,
+    since: Mutex<HashMap<K, Instant>>,
 }
 
 impl<K> Default for Attempts<K> {
     fn default() -> Self {
         Self {
-            counts: Mutex::default(),
+            since: Mutex::default(),
         }
     }
 }
 
 impl<K: Hash + Eq> Attempts<K> {
-    fn lock(&self) -> MutexGuard<'_, HashMap<K, u32>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<K, Instant>> {
         // Single inserts and removes: consistent whatever panicked.
-        self.counts.lock().unwrap_or_else(PoisonError::into_inner)
+        self.since.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// One more failure of `key`; the delay before trying again.
+    /// Another failure of `key`; the delay before trying again.
     pub fn failed(&self, key: K, category: Category) -> Duration {
-        let mut counts = self.lock();
-        let attempt = counts.entry(key).or_default();
-        *attempt = attempt.saturating_add(1);
-        backoff(category, *attempt)
+        let now = Instant::now();
+        let since = *self.lock().entry(key).or_insert(now);
+        backoff(category, now.duration_since(since))
     }
 
     pub fn succeeded(&self, key: &K) {
@@ -140,22 +141,36 @@ mod tests {
     use futures::StreamExt;
 
     #[test]
-    fn backoff_doubles_to_a_cap() {
-        let ms = |category, attempt| backoff(category, attempt).as_millis();
-        assert_eq!(
-            (1..=6)
-                .map(|n| ms(Category::Forbidden, n))
-                .collect::<Vec<_>>(),
-            [1000, 2000, 4000, 8000, 16000, 30000]
-        );
-        assert_eq!(ms(Category::Conflict, 1), 200);
-        assert_eq!(ms(Category::Conflict, 10), 5000);
-        assert_eq!(ms(Category::Unavailable, u32::MAX), 30000);
+    fn backoff_follows_how_long_it_has_failed() {
+        let secs = Duration::from_secs;
+        let cases = [
+            (Category::Forbidden, Duration::ZERO, secs(1)),
+            (Category::Forbidden, Duration::from_millis(150), secs(1)),
+            (Category::Forbidden, secs(7), secs(7)),
+            (Category::Unavailable, secs(600), secs(30)),
+            (
+                Category::Conflict,
+                Duration::ZERO,
+                Duration::from_millis(200),
+            ),
+            (Category::Conflict, secs(60), secs(5)),
+        ];
+        for (category, failing_for, want) in cases {
+            assert_eq!(
+                backoff(category, failing_for),
+                want,
+                "{category:?} {failing_for:?}"
+            );
+        }
         let attempts = Attempts::default();
-        assert_eq!(attempts.failed("web", Category::Invalid).as_secs(), 1);
-        assert_eq!(attempts.failed("web", Category::Invalid).as_secs(), 2);
+        assert_eq!(attempts.failed("web", Category::Invalid), secs(1));
+        assert_eq!(
+            attempts.failed("web", Category::Invalid),
+            secs(1),
+            "a burst stays at the floor"
+        );
         attempts.succeeded(&"web");
-        assert_eq!(attempts.failed("web", Category::Invalid).as_secs(), 1);
+        assert_eq!(attempts.failed("web", Category::Invalid), secs(1));
     }
 
     fn failure(name: &str) -> WriteFailure {

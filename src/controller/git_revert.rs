@@ -28,8 +28,6 @@ const SCAN_INTERVAL: Duration = Duration::from_millis(100);
 /// Weir-Revert-Id instead of committing twice.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// Conflicting writes retried right away before the result waits for the next scan.
-const RECORD_ATTEMPTS: usize = 5;
 /// How the result is written, in failures and RBAC.
 const RECORD_VERB: &str = "patch";
 
@@ -41,9 +39,25 @@ struct Worker {
     config: RevertConfig,
     metrics: Arc<Metrics>,
     failures: Arc<Failures>,
-    /// Results that could not be written, waiting for their next attempt.
-    retry_at: Arc<Mutex<HashMap<ObjectRef<Rollout>, Instant>>>,
+    /// Results that could not be written, waiting for their next attempt: only the write is
+    /// retried, not the Git work.
+    unrecorded: Arc<Mutex<HashMap<ObjectRef<Rollout>, Unrecorded>>>,
+    /// Results just written, until the cache shows them: a scan in between would otherwise
+    /// see the old request and start the same revert again.
+    recorded: Arc<Mutex<HashMap<ObjectRef<Rollout>, Written>>>,
     attempts: Arc<Attempts<ObjectRef<Rollout>>>,
+}
+
+/// Longer than a watch event takes to reach the cache.
+const CACHE_LAG: Duration = Duration::from_secs(10);
+
+/// A result written, and when.
+type Written = (GitRevertStatus, Instant);
+
+struct Unrecorded {
+    request: GitRevertStatus,
+    next: GitRevertStatus,
+    retry_at: Instant,
 }
 
 pub async fn revert_loop(
@@ -61,7 +75,8 @@ pub async fn revert_loop(
         config,
         metrics,
         failures,
-        retry_at: Arc::default(),
+        unrecorded: Arc::default(),
+        recorded: Arc::default(),
         attempts: Arc::default(),
     };
     let in_flight: Arc<Mutex<HashSet<ObjectRef<Rollout>>>> = Arc::default();
@@ -79,13 +94,33 @@ pub async fn revert_loop(
                     continue;
                 }
                 let key = ObjectRef::from_obj(&*rollout);
-                let waiting = worker
-                    .retry_at
-                    .lock()
-                    .ok()
-                    .and_then(|waits| waits.get(&key).copied())
-                    .is_some_and(|at| at > Instant::now());
-                if waiting {
+                let catching_up = worker.recorded.lock().ok().is_some_and(|mut recorded| {
+                    recorded.retain(|_, (_, at)| at.elapsed() < CACHE_LAG);
+                    match recorded.get(&key) {
+                        Some((written, _)) if *written == request => {
+                            recorded.remove(&key);
+                            false
+                        }
+                        Some((written, _)) => written.pod_hash == request.pod_hash,
+                        None => false,
+                    }
+                });
+                if catching_up {
+                    continue;
+                }
+                // A result already computed for this request is written again when its wait is
+                // over; one for an older request is forgotten.
+                let pending = worker.unrecorded.lock().ok().and_then(|mut unrecorded| {
+                    match unrecorded.get(&key) {
+                        Some(u) if u.request.pod_hash != request.pod_hash => {
+                            unrecorded.remove(&key);
+                            None
+                        }
+                        Some(u) => Some((u.retry_at, u.next.clone())),
+                        None => None,
+                    }
+                });
+                if pending.as_ref().is_some_and(|(at, _)| *at > Instant::now()) {
                     continue;
                 }
                 let claimed = in_flight
@@ -99,9 +134,16 @@ pub async fn revert_loop(
                 // Reap finished jobs so the set holds only those in flight.
                 while running.try_join_next().is_some() {}
                 running.spawn(async move {
-                    let next =
-                        revert::run(&worker.client, &rollout, &request, &worker.config).await;
-                    worker.metrics.git_revert(&next.phase);
+                    let next = match pending {
+                        Some((_, next)) => next,
+                        None => {
+                            let next =
+                                revert::run(&worker.client, &rollout, &request, &worker.config)
+                                    .await;
+                            worker.metrics.git_revert(&next.phase);
+                            next
+                        }
+                    };
                     worker.record(&rollout, &request, &next).await;
                     if let Ok(mut set) = in_flight.lock() {
                         set.remove(&key);
@@ -136,18 +178,39 @@ impl Worker {
     async fn record(&self, rollout: &Rollout, request: &GitRevertStatus, next: &GitRevertStatus) {
         let key = ObjectRef::from_obj(rollout);
         let namespace = rollout.namespace().unwrap_or_else(|| "default".into());
-        match write_result(&self.client, rollout, request, next).await {
+        let written = write_result(&self.client, rollout, request, next).await;
+        if written.is_ok() {
+            if let Ok(mut unrecorded) = self.unrecorded.lock() {
+                unrecorded.remove(&key);
+            }
+            if let Ok(mut recorded) = self.recorded.lock() {
+                recorded.insert(key.clone(), (next.clone(), Instant::now()));
+            }
+        }
+        match written {
             Ok(true) => {}
             // Superseded (a retry, a newer abort): this result is no longer wanted.
             Ok(false) => return,
             Err(error) => {
                 let category = Category::of(&error);
                 let delay = self.attempts.failed(key.clone(), category);
-                if let Ok(mut waits) = self.retry_at.lock() {
-                    waits.insert(key.clone(), Instant::now() + delay);
+                if let Ok(mut unrecorded) = self.unrecorded.lock() {
+                    unrecorded.insert(
+                        key.clone(),
+                        Unrecorded {
+                            request: request.clone(),
+                            next: next.clone(),
+                            retry_at: Instant::now() + delay,
+                        },
+                    );
                 }
                 self.metrics
                     .rollout_reconcile_error(&namespace, &rollout.name_any(), category);
+                if category == Category::Conflict {
+                    // The reconciler wrote the Rollout meanwhile; the cache has it in a moment.
+                    tracing::debug!(rollout = %rollout.name_any(), retry_in = ?delay, "Git revert result conflicted; retrying");
+                    return;
+                }
                 tracing::warn!(
                     rollout = %rollout.name_any(), error = %error, category = category.as_str(),
                     retry_in = ?delay, "could not record the Git revert result"
@@ -170,9 +233,6 @@ impl Worker {
             }
         }
         self.attempts.succeeded(&key);
-        if let Ok(mut waits) = self.retry_at.lock() {
-            waits.remove(&key);
-        }
         self.failures
             .succeeded(&key, "Rollout", &rollout.name_any(), RECORD_VERB);
         self.announce(rollout, next).await;
@@ -229,44 +289,34 @@ impl Worker {
 }
 
 /// Puts `next` into the Rollout's state if its request is still `request` (same revision):
-/// `Ok(false)` if it is not. The write is guarded by the resourceVersion it was computed
-/// from; on a conflict the Rollout is read again and the result applied to what it now holds.
+/// `Ok(false)` if it is not. The write is guarded by the resourceVersion of the cached Rollout
+/// it was computed from; a conflict is retried from the cache at the next scan.
 async fn write_result(
     client: &Client,
     rollout: &Rollout,
     request: &GitRevertStatus,
     next: &GitRevertStatus,
 ) -> Result<bool, kube::Error> {
-    let api = Api::<Rollout>::namespaced(
+    let Some(mut state) = rollout.weir_state() else {
+        return Ok(false);
+    };
+    if state.git_revert.as_ref().map(|r| &r.pod_hash) != Some(&request.pod_hash) {
+        return Ok(false);
+    }
+    state.git_revert = Some(next.clone());
+    let patch = json!({"metadata": {
+        "resourceVersion": rollout.resource_version(),
+        "annotations": {WEIR_STATE_ANNOTATION: state.to_annotation()},
+    }});
+    Api::<Rollout>::namespaced(
         client.clone(),
         &rollout.namespace().unwrap_or_else(|| "default".into()),
-    );
-    let name = rollout.name_any();
-    let mut current = rollout.clone();
-    for attempt in 1..=RECORD_ATTEMPTS {
-        let Some(mut state) = current.weir_state() else {
-            return Ok(false);
-        };
-        if state.git_revert.as_ref().map(|r| &r.pod_hash) != Some(&request.pod_hash) {
-            return Ok(false);
-        }
-        state.git_revert = Some(next.clone());
-        let patch = json!({"metadata": {
-            "resourceVersion": current.resource_version(),
-            "annotations": {WEIR_STATE_ANNOTATION: state.to_annotation()},
-        }});
-        match api
-            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-        {
-            Ok(_) => return Ok(true),
-            Err(error)
-                if attempt < RECORD_ATTEMPTS && Category::of(&error) == Category::Conflict =>
-            {
-                current = api.get(&name).await?;
-            }
-            Err(error) => return Err(error),
-        }
-    }
-    Ok(false)
+    )
+    .patch(
+        &rollout.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(&patch),
+    )
+    .await?;
+    Ok(true)
 }

@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod observe;
 pub mod process;
 pub mod server;
+mod watches;
 
 use crate::analysis::assess::{ERROR, FAILED};
 use crate::api::analysis::{AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate};
@@ -144,94 +145,90 @@ pub async fn run(
     let vs_resource = virtual_service_resource(&config.istio_api_version);
     let dr_resource = destination_rule_resource(&config.istio_api_version);
 
+    let health = &config.health;
     let (rs_reader, rs_writer) = reflector::store();
     // Only ReplicaSets Rollouts created carry the hash label: unrelated ones are never cached.
-    let rs_watch = watcher(
+    let rs_watch = watches::watch(
         api::<ReplicaSetSummary>(&client, &config.namespace),
         watcher::Config::default().labels(POD_TEMPLATE_HASH),
-    )
-    .modify(observe::strip_unread);
-    let rs_stream = reflector(rs_writer, rs_watch)
-        .default_backoff()
-        .touched_objects();
+        "replicasets",
+        health,
+    );
+    let rs_stream = triggers(reflector(rs_writer, rs_watch).touched_objects());
 
     let (svc_reader, svc_writer) = reflector::store();
-    let svc_watch = watcher(
+    let svc_watch = watches::watch(
         api::<ServiceSummary>(&client, &config.namespace),
         watcher::Config::default(),
-    )
-    .modify(observe::strip_unread);
-    let svc_stream = reflector(svc_writer, svc_watch)
-        .default_backoff()
-        .touched_objects();
+        "services",
+        health,
+    );
+    let svc_stream = triggers(reflector(svc_writer, svc_watch).touched_objects());
 
     let vs_writer = reflector::store::Writer::new(vs_resource.clone());
     let vs_reader = vs_writer.as_reader();
-    let vs_watch = watcher(
+    let vs_watch = watches::watch(
         dynamic_api(&client, &config.namespace, &vs_resource),
         watcher::Config::default(),
-    )
-    .modify(observe::strip_unread);
-    let vs_stream = reflector(vs_writer, vs_watch)
-        .default_backoff()
-        .touched_objects();
+        "virtualservices",
+        health,
+    );
+    let vs_stream = triggers(reflector(vs_writer, vs_watch).touched_objects());
 
     let dr_writer = reflector::store::Writer::new(dr_resource.clone());
     let dr_reader = dr_writer.as_reader();
-    let dr_watch = watcher(
+    let dr_watch = watches::watch(
         dynamic_api(&client, &config.namespace, &dr_resource),
         watcher::Config::default(),
-    )
-    .modify(observe::strip_unread);
-    let dr_stream = reflector(dr_writer, dr_watch)
-        .default_backoff()
-        .touched_objects();
+        "destinationrules",
+        health,
+    );
+    let dr_stream = triggers(reflector(dr_writer, dr_watch).touched_objects());
 
     let (ar_reader, ar_writer) = reflector::store();
-    let ar_watch = watcher(
+    let ar_watch = watches::watch(
         api::<AnalysisRun>(&client, &config.namespace),
         watcher::Config::default(),
-    )
-    .modify(observe::strip_unread);
-    let ar_stream = reflector(ar_writer, ar_watch)
-        .default_backoff()
-        .touched_objects();
+        "analysisruns",
+        health,
+    );
+    let ar_stream = triggers(reflector(ar_writer, ar_watch).touched_objects());
 
     let (at_reader, at_writer) = reflector::store();
-    let at_watch = watcher(
+    let at_watch = watches::watch(
         api::<AnalysisTemplate>(&client, &config.namespace),
         watcher::Config::default(),
-    )
-    .modify(observe::strip_unread);
-    let at_stream = reflector(at_writer, at_watch)
-        .default_backoff()
-        .touched_objects();
+        "analysistemplates",
+        health,
+    );
+    let at_stream = triggers(reflector(at_writer, at_watch).touched_objects());
 
     // Namespaced installs may not read cluster-scoped objects.
     let (cat_reader, cat_stream) = if config.namespace.is_none() {
         let (reader, writer) = reflector::store();
-        let watch = watcher(
+        let watch = watches::watch(
             Api::<ClusterAnalysisTemplate>::all(client.clone()),
             watcher::Config::default(),
-        )
-        .modify(observe::strip_unread);
+            "clusteranalysistemplates",
+            health,
+        );
         (
             Some(reader),
-            Some(reflector(writer, watch).default_backoff().touched_objects()),
+            Some(triggers(reflector(writer, watch).touched_objects())),
         )
     } else {
         (None, None)
     };
 
     let (pod_reader, pod_writer) = reflector::store();
-    let pod_watch = watcher(
+    let pod_watch = watches::watch(
         api::<crate::api::pod::PodSummary>(&client, &config.namespace),
         watcher::Config::default().labels(POD_TEMPLATE_HASH),
+        "pods",
+        health,
     );
     // Pod changes reach Rollouts through their ReplicaSets' status; this stream only fills the store.
-    let pod_stream = reflector(pod_writer, pod_watch)
-        .default_backoff()
-        .touched_objects();
+    let pod_stream = reflector(pod_writer, pod_watch).touched_objects();
 
     let stores = Stores {
         pods: pod_reader,
@@ -274,13 +271,14 @@ pub async fn run(
 
     // As Controller::new, with the cached Rollouts stripped like every other cached object.
     let (rollouts, rollout_writer) = reflector::store();
-    let rollout_watch = watcher(
+    let rollout_watch = watches::watch(
         api::<Rollout>(&client, &config.namespace),
         watcher::Config::default(),
-    )
-    .modify(observe::strip_unread);
+        "rollouts",
+        health,
+    );
     let controller = Controller::for_stream(
-        reflector(rollout_writer, rollout_watch).applied_objects(),
+        triggers(reflector(rollout_writer, rollout_watch).applied_objects()),
         rollouts.clone(),
     );
     config.metrics.attach(metrics::Sources {
@@ -308,6 +306,7 @@ pub async fn run(
     let shutdown_pods = shutdown.clone();
     let shutdown_reverts = shutdown.clone();
     let shutdown_synced = shutdown.clone();
+    let shutdown_probe = shutdown.clone();
     let sweeper = cleanup_loop(
         client.clone(),
         rollouts.clone(),
@@ -393,9 +392,16 @@ pub async fn run(
         failures: failures.clone(),
         attempts: Attempts::default(),
     });
-    let runs = Controller::new(
+    let (run_cache, run_writer) = reflector::store();
+    let run_watch = watches::watch(
         api::<AnalysisRun>(&client, &config.namespace),
         watcher::Config::default(),
+        "analysisruns (measured)",
+        health,
+    );
+    let runs = Controller::for_stream(
+        triggers(reflector(run_writer, run_watch).applied_objects()),
+        run_cache,
     )
     .with_config(ControllerConfig::default().concurrency(config.concurrency.saturating_mul(3)))
     .graceful_shutdown_on(shutdown_runs)
@@ -430,8 +436,40 @@ pub async fn run(
             _ = shutdown_synced => {}
         }
     };
-    futures::join!(controller, runs, sweeper, pods, reverts, report);
+    let probe = probe_api_server(client.clone(), config.health.clone(), shutdown_probe);
+    futures::join!(controller, runs, sweeper, pods, reverts, report, probe);
     config.health.set_caches_synced(false);
+}
+
+/// While a watch is failing, asks the API server for its version every second: the watches
+/// count as live again only once it answers (see `health`).
+async fn probe_api_server(
+    client: Client,
+    health: Arc<health::Health>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let probe = async {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            if health.watches_failing() && client.apiserver_version().await.is_ok() {
+                health.api_answered();
+            }
+        }
+    };
+    tokio::select! {
+        _ = probe => {}
+        _ = shutdown => {}
+    }
+}
+
+/// A watch's objects as reconcile triggers. Its failures are left out: the watch reports them
+/// to /readyz and reconnects on its own backoff, and a failure reaching the controller's trigger
+/// stream would pause every trigger (kube backs off the whole stream, up to 30 s).
+fn triggers<K: Send>(
+    stream: impl futures::Stream<Item = Result<K, watcher::Error>> + Send,
+) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send {
+    stream.filter(|item| futures::future::ready(item.is_ok()))
 }
 
 /// Publishes "every cache has completed its first list" to reconciles, the sweeper, metrics
@@ -523,6 +561,9 @@ async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, E
     result
 }
 
+/// How a Rollout's status write is named in failures (and in RBAC: `update rollouts/status`).
+const STATUS_VERB: &str = apply::STATUS_VERB;
+
 /// Shows a write this reconcile could not make on the Rollout right away: its condition (if
 /// that changed; the status write is the only one a failing apply still makes) and a Warning
 /// Event, which repeats join as a series. The next plan whose writes all succeed clears it.
@@ -530,7 +571,9 @@ async fn report_failure(rollout: &Rollout, failure: &WriteFailure, ctx: &Context
     let namespace = rollout.namespace().unwrap_or_else(|| "default".into());
     let mut status = rollout.status.clone().unwrap_or_default();
     let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::now());
-    if crate::rollout::failure::report(&mut status, failure, &now) {
+    // Where status itself cannot be written, the Event is all there is.
+    let status_writable = !(failure.kind == "Rollout" && failure.verb == STATUS_VERB);
+    if status_writable && crate::rollout::failure::report(&mut status, failure, &now) {
         let mut updated = rollout.clone();
         updated.status = Some(status);
         let written = Api::<Rollout>::namespaced(ctx.client.clone(), &namespace)

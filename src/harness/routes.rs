@@ -187,6 +187,13 @@ async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Respons
                 _ => rbac::verb(method.as_str(), true, false),
             };
             record.verb = verb.to_string();
+            if let Route::Resource(target) = &route {
+                record.group = Some(target.resource.group.clone());
+                record.resource = Some(target.resource.plural.clone());
+                record.subresource = target.subresource.clone();
+                record.namespace = target.namespace.clone();
+                record.name = target.name.clone();
+            }
             let policy = state.store.policy();
             let allowed = match &route {
                 Route::Resource(target) => policy.authorize(
@@ -219,11 +226,6 @@ async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Respons
                 )
                 .unwrap_or_else(IntoResponse::into_response),
                 (Ok(()), Route::Resource(target)) => {
-                    record.group = Some(target.resource.group.clone());
-                    record.resource = Some(target.resource.plural.clone());
-                    record.subresource = target.subresource.clone();
-                    record.namespace = target.namespace.clone();
-                    record.name = target.name.clone();
                     if matches!(
                         method,
                         Method::POST | Method::PUT | Method::PATCH | Method::DELETE

@@ -1,6 +1,12 @@
 //! The scenario test bed: the real controller against the in-process API server (with its
-//! kubelet stand-in), or against a real cluster when WEIR_E2E_KUBECONFIG is set (each test then
-//! works in a fresh namespace, which it deletes at the end).
+//! kubelet stand-in), or against a real cluster when WEIR_E2E_KUBECONFIG is set. Either way each
+//! test works in a fresh namespace of its own (deleted at the end on a real cluster), so no
+//! test can depend on the namespace it runs in.
+//!
+//! On the harness the controller runs as deploy/'s ServiceAccount, authorized by deploy/'s RBAC
+//! exactly as rendered by `kubectl kustomize deploy/`, against the CRDs of the thread's
+//! [`Crds`] mode; every permission it used is collected for the RBAC coverage check, and a
+//! write whose fields the CRDs pruned fails the test.
 
 #![allow(dead_code)]
 
@@ -12,18 +18,132 @@ use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
+use std::cell::Cell;
+use std::collections::BTreeSet;
 use std::future::Future;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use weir::api::Rollout;
-use weir::harness::{ApiServer, HarnessConfig};
+use weir::harness::{ApiServer, HarnessConfig, Identity, Permission, RolloutCrds};
 
 pub const WAIT: Duration = Duration::from_secs(60);
 
+/// Which CRDs serve Argo's kinds in this thread's tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Crds {
+    /// Weir's `crds/`.
+    Weir,
+    /// Argo Rollouts' own (v1.8.4), as on a cluster migrating from Argo.
+    Argo,
+}
+
+impl Crds {
+    pub fn label(self) -> &'static str {
+        match self {
+            Crds::Weir => "weir-crds",
+            Crds::Argo => "argo-crds",
+        }
+    }
+
+    pub fn harness(self) -> RolloutCrds {
+        match self {
+            Crds::Weir => RolloutCrds::Weir,
+            Crds::Argo => RolloutCrds::ArgoRollouts,
+        }
+    }
+}
+
+thread_local! {
+    static CRDS: Cell<Crds> = const { Cell::new(Crds::Weir) };
+}
+
+/// Sets the CRD mode of the tests run on this thread (the cluster runner does, per trial).
+pub fn set_crds(crds: Crds) {
+    CRDS.with(|c| c.set(crds));
+}
+
+pub fn crds() -> Crds {
+    CRDS.with(Cell::get)
+}
+
+/// Whether the tests run against a real cluster (WEIR_E2E_KUBECONFIG).
+pub fn e2e() -> bool {
+    std::env::var_os("WEIR_E2E_KUBECONFIG").is_some()
+}
+
+/// deploy/'s RBAC for `variant` (`deploy` or `deploy/namespaced`), as `kubectl kustomize`
+/// renders it: Roles, ClusterRoles, their bindings and the Namespace. Rendered once per process.
+pub fn deploy_rbac(variant: &str) -> String {
+    static RENDERED: OnceLock<Mutex<std::collections::BTreeMap<String, String>>> = OnceLock::new();
+    let cache = RENDERED.get_or_init(Default::default);
+    let mut cache = cache.lock().unwrap();
+    cache
+        .entry(variant.to_string())
+        .or_insert_with(|| {
+            let dir = format!("{}/{variant}", env!("CARGO_MANIFEST_DIR"));
+            let output = std::process::Command::new("kubectl")
+                .args(["kustomize", &dir])
+                .output()
+                .expect("kubectl (with kustomize) is installed");
+            assert!(
+                output.status.success(),
+                "kubectl kustomize {dir}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            let rendered = String::from_utf8(output.stdout).unwrap();
+            rendered
+                .split("\n---\n")
+                .filter(|doc| {
+                    doc.lines().any(|l| {
+                        matches!(
+                            l,
+                            "kind: Role"
+                                | "kind: ClusterRole"
+                                | "kind: RoleBinding"
+                                | "kind: ClusterRoleBinding"
+                                | "kind: Namespace"
+                        )
+                    })
+                })
+                .collect::<Vec<_>>()
+                .join("\n---\n")
+        })
+        .clone()
+}
+
+/// Installs `variant`'s RBAC on `server` and returns a client acting as the controller's
+/// ServiceAccount.
+pub fn controller_client(server: &ApiServer, variant: &str) -> Client {
+    server
+        .apply_yaml(&deploy_rbac(variant))
+        .expect("deploy/ RBAC installs");
+    server
+        .client_as(&Identity::weir_controller())
+        .expect("controller client")
+}
+
+/// Every permission the controller used on any harness this process ran.
+static USED: Mutex<BTreeSet<Permission>> = Mutex::new(BTreeSet::new());
+
+/// Adds what the controller used on `server` to the process-wide record.
+pub fn record_permissions(server: &ApiServer) {
+    USED.lock()
+        .unwrap()
+        .extend(server.permissions_used(&Identity::weir_controller()));
+}
+
+pub fn permissions_used() -> BTreeSet<Permission> {
+    USED.lock().unwrap().clone()
+}
+
 pub struct Bed {
     pub server: Option<ApiServer>,
+    /// An administrator's client, for the test's own reads and writes.
     pub client: Client,
+    /// The controller's client: on the harness, deploy/'s ServiceAccount.
+    pub controller_client: Client,
     pub ns: String,
     controller: Option<(JoinHandle<()>, oneshot::Sender<()>)>,
 }
@@ -44,10 +164,7 @@ impl Bed {
                     .await
                     .expect("kubeconfig valid");
                 let client = Client::try_from(config).expect("client");
-                let ns = format!(
-                    "weir-e2e-{}",
-                    std::process::id() as u64 * 1000 + u64::from(rand_suffix())
-                );
+                let ns = format!("weir-e2e-{}", rand_suffix());
                 let namespace: Namespace =
                     serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap();
                 Api::<Namespace>::all(client.clone())
@@ -56,6 +173,7 @@ impl Bed {
                     .expect("namespace created");
                 Bed {
                     server: None,
+                    controller_client: client.clone(),
                     client,
                     ns,
                     controller: None,
@@ -64,15 +182,25 @@ impl Bed {
             Err(_) => {
                 let server = ApiServer::start_with(HarnessConfig {
                     pod_ready_after: Duration::from_millis(100),
+                    rollout_crds: crds().harness(),
                     ..Default::default()
                 })
                 .await
                 .expect("harness starts");
                 let client = server.client().expect("harness client");
+                let ns = format!("weir-test-{}", rand_suffix());
+                let namespace: Namespace =
+                    serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap();
+                Api::<Namespace>::all(client.clone())
+                    .create(&PostParams::default(), &namespace)
+                    .await
+                    .expect("namespace created");
+                let controller_client = controller_client(&server, "deploy");
                 Bed {
                     server: Some(server),
                     client,
-                    ns: "default".into(),
+                    controller_client,
+                    ns,
                     controller: None,
                 }
             }
@@ -121,7 +249,7 @@ impl Bed {
             namespace: Some(self.ns.clone()),
             ..config
         };
-        let client = self.client.clone();
+        let client = self.controller_client.clone();
         let handle = tokio::spawn(async move {
             weir::controller::run(client, config, async {
                 let _ = rx.await;
@@ -306,6 +434,92 @@ impl Bed {
             .collect()
     }
 
+    /// The in-process API server; panics on a real cluster (tests that need it return early
+    /// there, see [`e2e`]).
+    pub fn server(&self) -> &ApiServer {
+        self.server
+            .as_ref()
+            .expect("this test needs the in-process API server")
+    }
+
+    /// Takes `verb` on `resource` (in `group`) away from deploy/'s ClusterRole.
+    pub fn revoke(&self, group: &str, resource: &str, verb: &str) {
+        let server = self.server();
+        let mut role = server
+            .get(
+                "rbac.authorization.k8s.io/v1",
+                "clusterroles",
+                None,
+                "weir-controller",
+            )
+            .expect("deploy/'s ClusterRole");
+        for rule in role["rules"].as_array_mut().unwrap() {
+            let names = |key: &str| -> Vec<String> {
+                rule[key]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            };
+            if names("apiGroups").iter().any(|g| g == group)
+                && names("resources").iter().any(|r| r == resource)
+            {
+                let verbs: Vec<String> = names("verbs").into_iter().filter(|v| v != verb).collect();
+                rule["verbs"] = json!(verbs);
+            }
+        }
+        server.put_object(role).expect("ClusterRole updated");
+    }
+
+    /// deploy/'s RBAC as rendered, again.
+    pub fn restore_rbac(&self) {
+        self.server()
+            .apply_yaml(&deploy_rbac("deploy"))
+            .expect("deploy/ RBAC installs");
+    }
+
+    /// When the controller was refused `verb` on `resource` (`subresource`), oldest first.
+    pub fn refused(
+        &self,
+        resource: &str,
+        subresource: Option<&str>,
+        verb: &str,
+        status: u16,
+    ) -> Vec<std::time::Instant> {
+        let user = Identity::weir_controller().user_name();
+        self.server()
+            .requests()
+            .into_iter()
+            .filter(|r| {
+                r.user == user
+                    && r.verb == verb
+                    && r.status == status
+                    && r.resource.as_deref() == Some(resource)
+                    && r.subresource.as_deref() == subresource
+            })
+            .map(|r| r.at)
+            .collect()
+    }
+
+    /// Waits for an Event in the namespace for which `matches(reason, note)` holds: Events are
+    /// published after the writes they describe, so a test that has seen the write may not
+    /// see its Event yet. Panics with the Events there are after WAIT.
+    pub async fn expect_event(&self, matches: impl Fn(&str, &str) -> bool) {
+        let found = self
+            .wait("event", || async {
+                self.events()
+                    .await
+                    .iter()
+                    .any(|(reason, note)| matches(reason, note))
+                    .then_some(())
+            })
+            .await;
+        if found.is_none() {
+            panic!("no such event among {:#?}", self.events().await);
+        }
+    }
+
     pub fn analysis_runs(&self) -> Api<weir::api::AnalysisRun> {
         Api::namespaced(self.client.clone(), &self.ns)
     }
@@ -337,6 +551,13 @@ impl Bed {
     pub async fn finish(mut self) {
         self.stop_controller().await;
         if let Some(server) = self.server.take() {
+            record_permissions(&server);
+            let pruned = server.pruned_fields();
+            assert!(
+                pruned.is_empty(),
+                "the installed CRDs ({:?}) pruned fields that were written: {pruned:#?}",
+                crds()
+            );
             server.shutdown().await;
         } else {
             let _ = Api::<Namespace>::all(self.client.clone())
@@ -376,6 +597,42 @@ pub fn phase(rollout: &Rollout) -> &str {
         .unwrap_or("")
 }
 
+/// The Rollout's condition of `type_`, if set.
+pub fn condition<'a>(
+    rollout: &'a Rollout,
+    type_: &str,
+) -> Option<&'a weir::api::rollout::RolloutCondition> {
+    rollout
+        .status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == type_)
+}
+
+/// Checks that a failing write was retried with backoff, not in a loop: no more than `most`
+/// attempts in all (a hot loop makes dozens a second), and the last two at least a second
+/// apart (the waits double from one second). Watch events, such as pods becoming ready, may
+/// trigger extra attempts early on; they stop when the cluster settles.
+pub fn assert_backs_off(attempts: &[std::time::Instant], most: usize) {
+    assert!(
+        attempts.len() >= 3,
+        "retried: {} attempts so far",
+        attempts.len()
+    );
+    assert!(
+        attempts.len() <= most,
+        "{} attempts: a hot loop, not a backoff",
+        attempts.len()
+    );
+    let last = attempts[attempts.len() - 1].duration_since(attempts[attempts.len() - 2]);
+    assert!(
+        last >= Duration::from_secs(1),
+        "the last two attempts were {last:?} apart"
+    );
+}
+
 pub fn step(rollout: &Rollout) -> Option<i32> {
     rollout.status.as_ref().and_then(|s| s.current_step_index)
 }
@@ -385,12 +642,15 @@ pub fn is_healthy_at(rollout: &Rollout, hash: &str) -> bool {
         && rollout.status.as_ref().and_then(|s| s.stable_rs.as_deref()) == Some(hash)
 }
 
-fn rand_suffix() -> u16 {
+/// A number for unique names: the time, the process and a counter (tests run in parallel).
+fn rand_suffix() -> u64 {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
-    (nanos % 1000) as u16
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    (u64::from(nanos % 100_000) * 1000 + u64::from(std::process::id() % 1000)) * 100 + n % 100
 }
 
 pub fn name_of(v: &impl ResourceExt) -> String {

@@ -1,16 +1,14 @@
 //! Scenario tests: the real controller against the in-process API server (or a real cluster
 //! with WEIR_E2E_KUBECONFIG), taking Rollouts through whole releases.
 
-mod support;
-
+use crate::support::*;
 use serde_json::json;
-use support::*;
 
-const V1: &str = "registry.k8s.io/pause:3.9";
-const V2: &str = "registry.k8s.io/pause:3.10";
+pub const V1: &str = "registry.k8s.io/pause:3.9";
+pub const V2: &str = "registry.k8s.io/pause:3.10";
 const V3: &str = "registry.k8s.io/pause:3.8";
 
-const ROUTING: &str = r#"
+pub const ROUTING: &str = r#"
 apiVersion: v1
 kind: Service
 metadata: {name: web-stable}
@@ -43,7 +41,7 @@ spec:
     - destination: {host: legacy}
 "#;
 
-fn rollout_yaml(steps: &str) -> String {
+pub fn rollout_yaml(steps: &str) -> String {
     format!(
         r#"
 apiVersion: argoproj.io/v1alpha1
@@ -71,14 +69,19 @@ spec:
     )
 }
 
-const STEPS: &str = "      - setWeight: 25\n      - pause: {duration: 1s}\n      - setWeight: 50\n      - pause: {}\n";
+pub const STEPS: &str = "      - setWeight: 25\n      - pause: {duration: 1s}\n      - setWeight: 50\n      - pause: {}\n";
 
 /// A bed with `web` deployed at V1 and Healthy.
 async fn healthy(steps: &str) -> (Bed, String) {
+    healthy_with(steps, Default::default()).await
+}
+
+/// A bed with `web` deployed at V1 and Healthy, the controller run with `config`.
+pub async fn healthy_with(steps: &str, config: weir::controller::Config) -> (Bed, String) {
     let mut bed = Bed::new().await;
     bed.apply(ROUTING).await;
     bed.apply(&rollout_yaml(steps)).await;
-    bed.start_controller();
+    bed.start_controller_with(config);
     let rollout = bed
         .wait_rollout("web", "initial deploy Healthy", |r| phase(r) == "Healthy")
         .await;
@@ -90,7 +93,7 @@ async fn healthy(steps: &str) -> (Bed, String) {
 }
 
 /// Changes the image and returns the new revision's hash.
-async fn update(bed: &Bed, image: &str, previous: &str) -> String {
+pub async fn update(bed: &Bed, image: &str, previous: &str) -> String {
     bed.set_image("web", image).await;
     let rollout = bed
         .wait_rollout("web", "new revision observed", |r| {
@@ -100,8 +103,7 @@ async fn update(bed: &Bed, image: &str, previous: &str) -> String {
     status_hash(&rollout).1.expect("current hash")
 }
 
-#[tokio::test]
-async fn host_split_release_to_full_promotion() {
+pub async fn host_split_release_to_full_promotion() {
     let (bed, h1) = healthy(STEPS).await;
     assert_eq!(
         bed.service_hash("web-stable").await.as_deref(),
@@ -172,19 +174,13 @@ async fn host_split_release_to_full_promotion() {
     })
     .await
     .expect("old stable scaled to 0");
-    let events = bed.events().await;
     // Each step's message is its own Event, as with Argo: `kubectl describe` lists them all.
     for step in 1..=4 {
         let prefix = format!("Rollout step {step}/4 completed");
-        assert!(
-            events
-                .iter()
-                .any(|(r, note)| r == "RolloutStepCompleted" && note.starts_with(&prefix)),
-            "no \"{prefix}\" event in {events:?}"
-        );
+        bed.expect_event(|r, note| r == "RolloutStepCompleted" && note.starts_with(&prefix))
+            .await;
     }
-    let reasons: Vec<String> = events.into_iter().map(|e| e.0).collect();
-    for reason in [
+    for wanted in [
         "RolloutUpdated",
         "NewReplicaSetCreated",
         "ScalingReplicaSet",
@@ -195,16 +191,12 @@ async fn host_split_release_to_full_promotion() {
         "RolloutCompleted",
         "SwitchService",
     ] {
-        assert!(
-            reasons.iter().any(|r| r == reason),
-            "no {reason} event in {reasons:?}"
-        );
+        bed.expect_event(|reason, _| reason == wanted).await;
     }
     bed.finish().await;
 }
 
-#[tokio::test]
-async fn subset_split_seed_004_to_completion() {
+pub async fn subset_split_seed_004_to_completion() {
     let mut bed = Bed::new().await;
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/examples");
     for file in [
@@ -290,8 +282,7 @@ async fn subset_split_seed_004_to_completion() {
     bed.finish().await;
 }
 
-#[tokio::test]
-async fn abort_returns_all_traffic_to_stable_then_retry() {
+pub async fn abort_returns_all_traffic_to_stable_then_retry() {
     let (bed, h1) = healthy(STEPS).await;
     let h2 = update(&bed, V2, &h1).await;
     bed.wait_rollout("web", "at 50%", |r| step(r) == Some(3))
@@ -323,12 +314,8 @@ async fn abort_returns_all_traffic_to_stable_then_retry() {
     })
     .await
     .expect("canary scaled to 0");
-    assert!(
-        bed.events()
-            .await
-            .iter()
-            .any(|(reason, _)| reason == "RolloutAborted")
-    );
+    bed.expect_event(|reason, _| reason == "RolloutAborted")
+        .await;
 
     bed.merge_patch_status("web", json!({"abort": false})).await;
     bed.wait_rollout("web", "retried to 50%", |r| {
@@ -339,8 +326,7 @@ async fn abort_returns_all_traffic_to_stable_then_retry() {
     bed.finish().await;
 }
 
-#[tokio::test]
-async fn full_promotion_skips_the_remaining_steps() {
+pub async fn full_promotion_skips_the_remaining_steps() {
     let (bed, h1) = healthy(STEPS).await;
     let h2 = update(&bed, V2, &h1).await;
     bed.wait_rollout("web", "first step done", |r| step(r) >= Some(1))
@@ -349,17 +335,12 @@ async fn full_promotion_skips_the_remaining_steps() {
         .await;
     bed.wait_rollout("web", "fully promoted", |r| is_healthy_at(r, &h2))
         .await;
-    assert!(
-        bed.events()
-            .await
-            .iter()
-            .any(|(_, note)| note.ends_with("Full promotion requested"))
-    );
+    bed.expect_event(|_, note| note.ends_with("Full promotion requested"))
+        .await;
     bed.finish().await;
 }
 
-#[tokio::test]
-async fn new_revision_mid_rollout_supersedes_the_canary() {
+pub async fn new_revision_mid_rollout_supersedes_the_canary() {
     let (bed, h1) = healthy(STEPS).await;
     let h2 = update(&bed, V2, &h1).await;
     bed.wait_rollout("web", "v2 at 50%", |r| step(r) == Some(3))
@@ -382,8 +363,7 @@ async fn new_revision_mid_rollout_supersedes_the_canary() {
     bed.finish().await;
 }
 
-#[tokio::test]
-async fn rollback_to_stable_fast_tracks() {
+pub async fn rollback_to_stable_fast_tracks() {
     let (bed, h1) = healthy(STEPS).await;
     let h2 = update(&bed, V2, &h1).await;
     bed.wait_rollout("web", "v2 at 50%", |r| step(r) == Some(3))
@@ -400,17 +380,11 @@ async fn rollback_to_stable_fast_tracks() {
     })
     .await
     .expect("fast-tracked");
-    assert!(
-        bed.events()
-            .await
-            .iter()
-            .any(|(reason, _)| reason == "SkipSteps")
-    );
+    bed.expect_event(|reason, _| reason == "SkipSteps").await;
     bed.finish().await;
 }
 
-#[tokio::test]
-async fn controller_restart_does_not_restart_a_timed_pause() {
+pub async fn controller_restart_does_not_restart_a_timed_pause() {
     let steps = "      - setWeight: 50\n      - pause: {duration: 4s}\n      - setWeight: 75\n";
     let (mut bed, h1) = healthy(steps).await;
     let h2 = update(&bed, V2, &h1).await;
@@ -461,8 +435,7 @@ async fn controller_restart_does_not_restart_a_timed_pause() {
     bed.finish().await;
 }
 
-#[tokio::test]
-async fn invalid_spec_is_reported_and_recovers() {
+pub async fn invalid_spec_is_reported_and_recovers() {
     let mut bed = Bed::new().await;
     bed.apply(ROUTING).await;
     bed.apply(&rollout_yaml("      - setWeight: 110\n")).await;
@@ -475,12 +448,8 @@ async fn invalid_spec_is_reported_and_recovers() {
         message.contains("spec.strategy.canary.steps[0].setWeight: Invalid value: 110"),
         "{message}"
     );
-    assert!(
-        bed.events()
-            .await
-            .iter()
-            .any(|(reason, note)| reason == "InvalidSpec" && note.contains("setWeight"))
-    );
+    bed.expect_event(|reason, note| reason == "InvalidSpec" && note.contains("setWeight"))
+        .await;
     assert!(bed.replica_set("").await.is_none() || bed.rs_counts("").await == (0, 0));
     assert_eq!(bed.canary_weight("web-vsvc").await, 0);
 
@@ -490,8 +459,7 @@ async fn invalid_spec_is_reported_and_recovers() {
     bed.finish().await;
 }
 
-#[tokio::test]
-async fn deleting_the_rollout_restores_service_selectors() {
+pub async fn deleting_the_rollout_restores_service_selectors() {
     let (bed, _) = healthy(STEPS).await;
     assert!(bed.service_hash("web-stable").await.is_some());
     bed.delete_rollout("web").await;
@@ -508,8 +476,7 @@ async fn deleting_the_rollout_restores_service_selectors() {
     bed.finish().await;
 }
 
-#[tokio::test]
-async fn restart_at_replaces_every_pod() {
+pub async fn restart_at_replaces_every_pod() {
     let (bed, h1) = healthy(STEPS).await;
     let api: kube::Api<k8s_openapi::api::core::v1::Pod> =
         kube::Api::namespaced(bed.client.clone(), &bed.ns);
@@ -549,11 +516,22 @@ async fn restart_at_replaces_every_pod() {
         after.iter().all(|p| !before.contains(p)),
         "every pod was replaced: {before:?} -> {after:?}"
     );
-    assert!(
-        bed.events()
-            .await
-            .iter()
-            .any(|(reason, _)| reason == "RestartingPods")
-    );
+    bed.expect_event(|reason, _| reason == "RestartingPods")
+        .await;
     bed.finish().await;
+}
+
+pub fn tests() -> Vec<crate::Test> {
+    crate::tests![
+        scenario host_split_release_to_full_promotion,
+        scenario subset_split_seed_004_to_completion,
+        scenario abort_returns_all_traffic_to_stable_then_retry,
+        scenario full_promotion_skips_the_remaining_steps,
+        scenario new_revision_mid_rollout_supersedes_the_canary,
+        scenario rollback_to_stable_fast_tracks,
+        scenario controller_restart_does_not_restart_a_timed_pause,
+        scenario invalid_spec_is_reported_and_recovers,
+        scenario deleting_the_rollout_restores_service_selectors,
+        scenario restart_at_replaces_every_pod,
+    ]
 }

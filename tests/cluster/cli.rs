@@ -3,9 +3,7 @@
 //! mutating command on the Rollout, `status` exit codes, `list`, and the binary itself driven
 //! through a generated kubeconfig.
 
-mod cli_support;
-
-use cli_support::*;
+use crate::cli_support::*;
 use jiff::Timestamp;
 use kube::api::Api;
 use kube::{Client, ResourceExt};
@@ -96,6 +94,7 @@ impl Bed {
     async fn healthy(namespace: &str, init_container: bool) -> Bed {
         let server = ApiServer::start_with(HarnessConfig {
             pod_ready_after: Duration::from_millis(100),
+            rollout_crds: crate::support::crds().harness(),
             ..Default::default()
         })
         .await
@@ -104,12 +103,13 @@ impl Bed {
             .apply_yaml(&manifests(namespace, init_container))
             .unwrap();
         let client = server.client().unwrap();
+        let controller_client = crate::support::controller_client(&server, "deploy");
         let (stop, stopped) = oneshot::channel::<()>();
         let config = weir::controller::Config {
             namespace: Some(namespace.to_string()),
             ..Default::default()
         };
-        let controller = tokio::spawn(weir::controller::run(client.clone(), config, async {
+        let controller = tokio::spawn(weir::controller::run(controller_client, config, async {
             let _ = stopped.await;
         }));
         let bed = Bed {
@@ -161,6 +161,7 @@ impl Bed {
         if let Some(controller) = self.controller.take() {
             let _ = tokio::time::timeout(Duration::from_secs(10), controller).await;
         }
+        crate::support::record_permissions(&self.server);
         self.server.shutdown().await;
     }
 }
@@ -271,8 +272,7 @@ fn render(objects: RolloutObjects) -> String {
     tree::render(&normalised(objects), now(), Style::PLAIN)
 }
 
-#[tokio::test]
-async fn release_progressing_paused_promoted() {
+pub async fn release_progressing_paused_promoted() {
     let bed = Bed::healthy("default", false).await;
     let h1 = status_of(&bed.objects().await.rollout).stable_rs.unwrap();
     bed.server.set_never_ready("pause:3.10");
@@ -361,8 +361,7 @@ async fn release_progressing_paused_promoted() {
     bed.finish().await;
 }
 
-#[tokio::test]
-async fn abort_retry_full_promotion_and_status_exit_codes() {
+pub async fn abort_retry_full_promotion_and_status_exit_codes() {
     let bed = Bed::healthy("default", false).await;
     let api = bed.rollouts();
     let h1 = status_of(&bed.objects().await.rollout).stable_rs.unwrap();
@@ -485,8 +484,7 @@ async fn abort_retry_full_promotion_and_status_exit_codes() {
     bed.finish().await;
 }
 
-#[tokio::test]
-async fn pause_set_image_undo_restart_and_not_found() {
+pub async fn pause_set_image_undo_restart_and_not_found() {
     let bed = Bed::healthy("default", true).await;
     let api = bed.rollouts();
     let original = api.get("web").await.unwrap().spec.template.unwrap();
@@ -523,6 +521,10 @@ async fn pause_set_image_undo_restart_and_not_found() {
         .unwrap();
     assert_eq!(spec.containers[0].image.as_deref(), Some(V2));
     assert_eq!(spec.init_containers.unwrap()[0].image.as_deref(), Some(V2));
+    // The next image only once the controller has seen this one: a controller that never sees
+    // an intermediate template rightly creates no ReplicaSet for it.
+    bed.until("revision 2 created", |_, o| o.replica_sets.len() == 2)
+        .await;
     actions::set_image(&api, "web", "init", "busybox:2")
         .await
         .unwrap();
@@ -609,8 +611,7 @@ async fn pause_set_image_undo_restart_and_not_found() {
     bed.finish().await;
 }
 
-#[tokio::test]
-async fn list_and_the_binary_through_a_kubeconfig() {
+pub async fn list_and_the_binary_through_a_kubeconfig() {
     let bed = Bed::healthy("shop", false).await;
     let mut out = Vec::new();
     let mut err = Vec::new();
@@ -630,7 +631,11 @@ async fn list_and_the_binary_through_a_kubeconfig() {
     assert_eq!(String::from_utf8(err).unwrap(), "No resources found.\n");
 
     // The context's namespace is "shop": the binary finds `web` without -n.
-    let dir = std::env::temp_dir().join(format!("kubectl-weir-test-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!(
+        "kubectl-weir-test-{}-{}",
+        std::process::id(),
+        crate::support::crds().label()
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     let kubeconfig = dir.join("config");
     std::fs::write(
@@ -748,8 +753,7 @@ async fn list_and_the_binary_through_a_kubeconfig() {
     bed.finish().await;
 }
 
-#[test]
-fn golden_normalisation_keeps_owners() {
+pub fn golden_normalisation_keeps_owners() {
     // A pod is renamed after its owning ReplicaSet, whatever its random suffix was.
     let objects = RolloutObjects {
         pods: vec![parse(pod("web-abc", "q7x2z", "abc", true))],
@@ -757,4 +761,14 @@ fn golden_normalisation_keeps_owners() {
     };
     let objects = normalised(objects);
     assert_eq!(objects.pods[0].name_any(), "web-abc-pod1");
+}
+
+pub fn tests() -> Vec<crate::Test> {
+    crate::tests![
+        scenario release_progressing_paused_promoted,
+        scenario abort_retry_full_promotion_and_status_exit_codes,
+        scenario pause_set_image_undo_restart_and_not_found,
+        scenario list_and_the_binary_through_a_kubeconfig,
+        plain golden_normalisation_keeps_owners,
+    ]
 }

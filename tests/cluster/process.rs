@@ -32,12 +32,14 @@ fn get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
     Some((status, body))
 }
 
+/// A kubeconfig acting as deploy/'s ServiceAccount, with deploy/'s RBAC installed.
 fn kubeconfig(dir: &Path, server: &ApiServer) -> PathBuf {
+    crate::support::controller_client(server, "deploy");
     std::fs::create_dir_all(dir).unwrap();
     let path = dir.join("config");
     std::fs::write(
         &path,
-        server.kubeconfig(&weir::harness::Identity::Admin, "weir-system"),
+        server.kubeconfig(&weir::harness::Identity::weir_controller(), "weir-system"),
     )
     .unwrap();
     path
@@ -139,15 +141,10 @@ spec:
   strategy: {canary: {steps: [{setWeight: 50}]}}
 ";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_replicas_elect_one_leader_and_hand_over_on_sigterm() {
+pub async fn two_replicas_elect_one_leader_and_hand_over_on_sigterm() {
     let server = ApiServer::start().await.expect("harness");
     let dir = std::env::temp_dir().join(format!("weir-process-{}", std::process::id()));
     let config = kubeconfig(&dir, &server);
-    // The Lease lives in the controller's namespace, which deploy/ creates.
-    server
-        .apply_yaml("apiVersion: v1\nkind: Namespace\nmetadata: {name: weir-system}\n")
-        .unwrap();
     server.apply_yaml(ROLLOUT).unwrap();
 
     let mut first = Replica::start(&config, &[]);
@@ -223,12 +220,12 @@ async fn two_replicas_elect_one_leader_and_hand_over_on_sigterm() {
         lease["spec"]["holderIdentity"].is_null(),
         "the last leader ({second_identity}) released the Lease on SIGTERM: {lease}"
     );
+    crate::support::record_permissions(&server);
     server.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_leader_election_it_reconciles_at_once() {
+pub async fn without_leader_election_it_reconciles_at_once() {
     let server = ApiServer::start().await.expect("harness");
     let dir = std::env::temp_dir().join(format!("weir-process-solo-{}", std::process::id()));
     let config = kubeconfig(&dir, &server);
@@ -243,6 +240,7 @@ async fn without_leader_election_it_reconciles_at_once() {
     );
     assert!(holder(&server).is_none(), "no Lease is taken");
     assert!(solo.terminate().success());
+    crate::support::record_permissions(&server);
     server.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -259,8 +257,7 @@ fn run_to_exit(args: &[&str]) -> (Option<i32>, String) {
     )
 }
 
-#[test]
-fn bad_flags_are_named_and_fail() {
+pub fn bad_flags_are_named_and_fail() {
     let dir = std::env::temp_dir().join(format!("weir-process-flags-{}", std::process::id()));
     let server_url = "http://127.0.0.1:9"; // never contacted: every case fails before.
     std::fs::create_dir_all(&dir).unwrap();
@@ -304,4 +301,12 @@ fn bad_flags_are_named_and_fail() {
         assert!(stderr.contains(want), "{args:?}: {stderr}");
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+pub fn tests() -> Vec<crate::Test> {
+    crate::tests![
+        multi two_replicas_elect_one_leader_and_hand_over_on_sigterm,
+        multi without_leader_election_it_reconciles_at_once,
+        plain bad_flags_are_named_and_fail,
+    ]
 }

@@ -2,16 +2,11 @@
 //! analysis, and a real Git repository created by the test. The test plays Argo CD: it syncs
 //! the image the repository declares into the Rollout.
 
-mod support;
-
-#[path = "support/git_server.rs"]
-mod git_server;
-
-use git_server::{TempRepo, bare_repo_with};
+use crate::git_server::{TempRepo, bare_repo_with};
+use crate::support::prometheus::Prometheus;
+use crate::support::*;
 use serde_json::json;
 use std::time::{Duration, Instant};
-use support::prometheus::Prometheus;
-use support::*;
 
 const IMAGE: &str = "ghcr.io/myorg/nodejs-app";
 
@@ -140,8 +135,7 @@ async fn failing_setup() -> (
     (prom, repo, bed, stable, metrics)
 }
 
-#[tokio::test]
-async fn failed_analysis_reverts_the_image_in_git() {
+pub async fn failed_analysis_reverts_the_image_in_git() {
     let (_prom, repo, bed, stable, metrics) = failing_setup().await;
     // CI releases v1.1.0; Argo CD syncs it.
     repo.commit_file(
@@ -210,8 +204,9 @@ async fn failed_analysis_reverts_the_image_in_git() {
         overlay("v1.0.0"),
         "one scalar changed, every other byte kept"
     );
+    let rollout_line = format!("Weir-Rollout: {}/nodejs-app", bed.ns);
     for line in [
-        "Weir-Rollout: default/nodejs-app",
+        rollout_line.as_str(),
         "Weir-Reverted-Image: ghcr.io/myorg/nodejs-app:v1.1.0",
         "Metric:      error-ratio",
         "Condition:   successCondition: result[0] < 0.05",
@@ -247,12 +242,9 @@ async fn failed_analysis_reverts_the_image_in_git() {
         revert.file.as_deref(),
         Some("overlays/prod/kustomization.yaml")
     );
-    let reasons: Vec<String> = bed.events().await.into_iter().map(|e| e.0).collect();
-    assert!(
-        reasons.iter().any(|r| r == "GitRevertStarted")
-            && reasons.iter().any(|r| r == "GitRevertCommitted"),
-        "{reasons:?}"
-    );
+    for wanted in ["GitRevertStarted", "GitRevertCommitted"] {
+        bed.expect_event(|reason, _| reason == wanted).await;
+    }
 
     // Argo CD syncs the revert: the template is the stable one again, fast-tracked.
     assert_eq!(sync(&bed, &repo).await, "v1.0.0");
@@ -260,12 +252,7 @@ async fn failed_analysis_reverts_the_image_in_git() {
         phase(r) == "Healthy" && status_hash(r).1.as_deref() == Some(stable.as_str())
     })
     .await;
-    assert!(
-        bed.events()
-            .await
-            .iter()
-            .any(|(reason, _)| reason == "SkipSteps")
-    );
+    bed.expect_event(|reason, _| reason == "SkipSteps").await;
 
     // An image updater rolls the bad image forward again: held, no canary.
     repo.commit_file(
@@ -286,12 +273,7 @@ async fn failed_analysis_reverts_the_image_in_git() {
     assert!(held.status.unwrap().message.unwrap().contains("is held"));
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(bed.canary_weight("nodejs-app-vsvc").await, 0);
-    assert!(
-        bed.events()
-            .await
-            .iter()
-            .any(|(reason, _)| reason == "ImageHeld")
-    );
+    bed.expect_event(|reason, _| reason == "ImageHeld").await;
     assert_eq!(
         repo.log("main")
             .iter()
@@ -303,8 +285,7 @@ async fn failed_analysis_reverts_the_image_in_git() {
     bed.finish().await;
 }
 
-#[tokio::test]
-async fn a_revert_interrupted_after_the_push_is_not_committed_twice() {
+pub async fn a_revert_interrupted_after_the_push_is_not_committed_twice() {
     let (_prom, repo, mut bed, _, _) = failing_setup().await;
     repo.commit_file(
         "main",
@@ -357,8 +338,7 @@ async fn a_revert_interrupted_after_the_push_is_not_committed_twice() {
     bed.finish().await;
 }
 
-#[tokio::test]
-async fn an_unreachable_remote_fails_cleanly_with_traffic_already_safe() {
+pub async fn an_unreachable_remote_fails_cleanly_with_traffic_already_safe() {
     let prom = Prometheus::new().await;
     prom.set_rate("http_requests_total", &[("status", "200")], 80.0);
     prom.set_rate("http_requests_total", &[("status", "500")], 20.0);
@@ -401,11 +381,15 @@ async fn an_unreachable_remote_fails_cleanly_with_traffic_already_safe() {
         .message
         .unwrap();
     assert!(message.contains("nonexistent"), "{message}");
-    assert!(
-        bed.events()
-            .await
-            .iter()
-            .any(|(reason, note)| reason == "GitRevertFailed" && note.contains("will retry"))
-    );
+    bed.expect_event(|reason, note| reason == "GitRevertFailed" && note.contains("will retry"))
+        .await;
     bed.finish().await;
+}
+
+pub fn tests() -> Vec<crate::Test> {
+    crate::tests![
+        scenario failed_analysis_reverts_the_image_in_git,
+        scenario a_revert_interrupted_after_the_push_is_not_committed_twice,
+        scenario an_unreachable_remote_fails_cleanly_with_traffic_already_safe,
+    ]
 }

@@ -3,12 +3,10 @@
 //! `http://prometheus:9090`; tests substitute the fixture's address and shorten intervals,
 //! nothing else.
 
-mod support;
-
+use crate::support::prometheus::Prometheus;
+use crate::support::*;
 use serde_json::json;
 use std::time::{Duration, Instant};
-use support::prometheus::Prometheus;
-use support::*;
 
 fn example(path: &str) -> String {
     std::fs::read_to_string(format!("{}/examples/{path}", env!("CARGO_MANIFEST_DIR")))
@@ -16,7 +14,7 @@ fn example(path: &str) -> String {
 }
 
 /// Seed 004's objects, its quick Rollout (background analysis `success-rate`) and template.
-fn seed_004(prom: &Prometheus, interval: &str) -> String {
+pub fn seed_004(prom: &Prometheus, interval: &str) -> String {
     let rollout = example("quick/rollout-nodejs-app.yaml")
         .replace("http://prometheus:9090", &prom.url())
         .replace("interval: 5s", &format!("interval: {interval}"))
@@ -31,7 +29,7 @@ fn seed_004(prom: &Prometheus, interval: &str) -> String {
 }
 
 /// Requests per second by status code for service nodejs-app.
-fn serve(prom: &Prometheus, ok: f64, errors: f64) {
+pub fn serve(prom: &Prometheus, ok: f64, errors: f64) {
     prom.set_rate(
         "http_requests_total",
         &[("service", "nodejs-app"), ("status", "200")],
@@ -44,7 +42,11 @@ fn serve(prom: &Prometheus, ok: f64, errors: f64) {
     );
 }
 
-async fn start(prom: &Prometheus, yaml: &str, config: weir::controller::Config) -> (Bed, String) {
+pub async fn start(
+    prom: &Prometheus,
+    yaml: &str,
+    config: weir::controller::Config,
+) -> (Bed, String) {
     let mut bed = Bed::new().await;
     bed.apply(yaml).await;
     bed.start_controller_with(config);
@@ -58,7 +60,7 @@ async fn start(prom: &Prometheus, yaml: &str, config: weir::controller::Config) 
     )
 }
 
-async fn release(bed: &Bed, name: &str, image: &str, previous: &str) -> String {
+pub async fn release(bed: &Bed, name: &str, image: &str, previous: &str) -> String {
     bed.set_image(name, image).await;
     let r = bed
         .wait_rollout(name, "new revision", |r| {
@@ -68,8 +70,7 @@ async fn release(bed: &Bed, name: &str, image: &str, previous: &str) -> String {
     status_hash(&r).1.unwrap()
 }
 
-#[tokio::test]
-async fn seed_004_success_rate_passing_promotes() {
+pub async fn seed_004_success_rate_passing_promotes() {
     let prom = Prometheus::new().await;
     serve(&prom, 97.0, 3.0);
     prom.wait_for("sum(rate(http_requests_total[5m])) > 0")
@@ -100,8 +101,7 @@ async fn seed_004_success_rate_passing_promotes() {
     bed.finish().await;
 }
 
-#[tokio::test]
-async fn seed_004_success_rate_failing_aborts_to_stable() {
+pub async fn seed_004_success_rate_failing_aborts_to_stable() {
     let prom = Prometheus::new().await;
     serve(&prom, 80.0, 20.0);
     prom.wait_for("sum(rate(http_requests_total[5m])) > 0")
@@ -163,12 +163,8 @@ async fn seed_004_success_rate_failing_aborts_to_stable() {
         .expect("one sample");
     assert!((sample - 0.8).abs() < 1e-6, "{value}");
     assert_eq!(bed.canary_weight("nodejs-app-vsvc").await, 0);
-    assert!(
-        bed.events()
-            .await
-            .iter()
-            .any(|(reason, note)| reason == "AnalysisRunFailed" && note.contains("Failed"))
-    );
+    bed.expect_event(|reason, note| reason == "AnalysisRunFailed" && note.contains("Failed"))
+        .await;
     // The same abort as the controller measures it and dashboards see it.
     let text = metrics.encode();
     assert!(
@@ -295,8 +291,7 @@ spec:
     )
 }
 
-#[tokio::test]
-async fn seed_002_error_rate_check_aborts_on_the_fourth_failure() {
+pub async fn seed_002_error_rate_check_aborts_on_the_fourth_failure() {
     let prom = Prometheus::new().await;
     serve(&prom, 95.0, 5.0);
     prom.wait_for("rate(http_requests_total{status=~\"5..\"}[5m]) > 0")
@@ -324,8 +319,7 @@ async fn seed_002_error_rate_check_aborts_on_the_fourth_failure() {
     bed.finish().await;
 }
 
-#[tokio::test]
-async fn prometheus_down_errors_abort_after_the_fifth_consecutive_error() {
+pub async fn prometheus_down_errors_abort_after_the_fifth_consecutive_error() {
     let mut prom = Prometheus::new().await;
     serve(&prom, 97.0, 3.0);
     prom.wait_for("sum(rate(http_requests_total[5m])) > 0")
@@ -384,8 +378,7 @@ async fn prometheus_down_errors_abort_after_the_fifth_consecutive_error() {
     bed.finish().await;
 }
 
-#[tokio::test]
-async fn inconclusive_pauses_and_promote_resumes() {
+pub async fn inconclusive_pauses_and_promote_resumes() {
     let prom = Prometheus::new().await;
     serve(&prom, 80.0, 20.0);
     prom.wait_for("sum(rate(http_requests_total[5m])) > 0")
@@ -424,8 +417,7 @@ async fn inconclusive_pauses_and_promote_resumes() {
     bed.finish().await;
 }
 
-#[tokio::test]
-async fn background_analysis_from_starting_step_is_terminated_successful_at_promotion() {
+pub async fn background_analysis_from_starting_step_is_terminated_successful_at_promotion() {
     let prom = Prometheus::new().await;
     serve(&prom, 97.0, 3.0);
     prom.wait_for("sum(rate(http_requests_total[5m])) > 0")
@@ -467,8 +459,7 @@ async fn background_analysis_from_starting_step_is_terminated_successful_at_prom
     bed.finish().await;
 }
 
-#[tokio::test]
-async fn controller_restart_keeps_measurements_and_schedule() {
+pub async fn controller_restart_keeps_measurements_and_schedule() {
     let prom = Prometheus::new().await;
     serve(&prom, 97.0, 3.0);
     prom.wait_for("sum(rate(http_requests_total[5m])) > 0")
@@ -530,4 +521,16 @@ async fn controller_restart_keeps_measurements_and_schedule() {
         );
     }
     bed.finish().await;
+}
+
+pub fn tests() -> Vec<crate::Test> {
+    crate::tests![
+        scenario seed_004_success_rate_passing_promotes,
+        scenario seed_004_success_rate_failing_aborts_to_stable,
+        scenario seed_002_error_rate_check_aborts_on_the_fourth_failure,
+        scenario prometheus_down_errors_abort_after_the_fifth_consecutive_error,
+        scenario inconclusive_pauses_and_promote_resumes,
+        scenario background_analysis_from_starting_step_is_terminated_successful_at_promotion,
+        scenario controller_restart_keeps_measurements_and_schedule,
+    ]
 }

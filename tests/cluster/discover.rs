@@ -163,6 +163,8 @@ fn labelled_secret(
 struct Cluster {
     server: ApiServer,
     client: kube::Client,
+    /// The controller's ServiceAccount under deploy/'s RBAC: discovery runs as the controller.
+    controller: kube::Client,
 }
 
 async fn cluster() -> Cluster {
@@ -173,7 +175,7 @@ async fn cluster() -> Cluster {
     .await
     .expect("harness starts");
     server
-        .apply_yaml(include_str!("fixtures/gitops-crds.yaml"))
+        .apply_yaml(include_str!("../fixtures/gitops-crds.yaml"))
         .expect("GitOps CRDs install");
     server.apply_yaml(FIXTURES).expect("fixtures apply");
     let client = server.client().expect("client");
@@ -238,7 +240,12 @@ async fn cluster() -> Cluster {
             .await
             .expect("secret created");
     }
-    Cluster { server, client }
+    let controller = crate::support::controller_client(&server, "deploy");
+    Cluster {
+        server,
+        client,
+        controller,
+    }
 }
 
 async fn rollout(client: &kube::Client, name: &str) -> Rollout {
@@ -252,9 +259,8 @@ async fn dynamic(api: &Api<DynamicObject>, name: &str) -> Value {
     serde_json::to_value(api.get(name).await.expect("object")).expect("json")
 }
 
-#[tokio::test]
-async fn discover_on_objects_fetched_with_dynamic_api() {
-    let Cluster { server, client } = cluster().await;
+pub async fn discover_on_objects_fetched_with_dynamic_api() {
+    let Cluster { server, client, .. } = cluster().await;
 
     // Argo CD: the tracking-id names the Application; credentials from the repository Secret.
     let web = rollout(&client, "web").await;
@@ -342,17 +348,21 @@ async fn discover_on_objects_fetched_with_dynamic_api() {
                 "Flux Kustomization flux-system/apps (GitRepository flux-system/fleet)".into(),
         })
     );
+    crate::support::record_permissions(&server);
     server.shutdown().await;
 }
 
-#[tokio::test]
-async fn discover_live_finds_sources_and_credentials() {
-    let Cluster { server, client } = cluster().await;
+pub async fn discover_live_finds_sources_and_credentials() {
+    let Cluster {
+        server,
+        client,
+        controller,
+    } = cluster().await;
     let live = |name: &'static str| {
-        let client = client.clone();
+        let (client, controller) = (client.clone(), controller.clone());
         async move {
             let rollout = rollout(&client, name).await;
-            discover_live(&client, &rollout, "argocd").await
+            discover_live(&controller, &rollout, "argocd").await
         }
     };
 
@@ -438,17 +448,21 @@ async fn discover_live_finds_sources_and_credentials() {
         ],
         "annotation sources need no lookups"
     );
+    crate::support::record_permissions(&server);
     server.shutdown().await;
 }
 
-#[tokio::test]
-async fn discover_live_errors_name_the_rollout_and_hide_secrets() {
-    let Cluster { server, client } = cluster().await;
+pub async fn discover_live_errors_name_the_rollout_and_hide_secrets() {
+    let Cluster {
+        server,
+        client,
+        controller,
+    } = cluster().await;
     let live = |name: &'static str| {
-        let client = client.clone();
+        let (client, controller) = (client.clone(), controller.clone());
         async move {
             let rollout = rollout(&client, name).await;
-            discover_live(&client, &rollout, "argocd").await
+            discover_live(&controller, &rollout, "argocd").await
         }
     };
 
@@ -474,5 +488,14 @@ async fn discover_live_errors_name_the_rollout_and_hide_secrets() {
         "{shown}"
     );
     assert!(!shown.contains(TOKEN), "{shown}");
+    crate::support::record_permissions(&server);
     server.shutdown().await;
+}
+
+pub fn tests() -> Vec<crate::Test> {
+    crate::tests![
+        once discover_on_objects_fetched_with_dynamic_api,
+        once discover_live_finds_sources_and_credentials,
+        once discover_live_errors_name_the_rollout_and_hide_secrets,
+    ]
 }

@@ -1,0 +1,3 @@
+pub fn tests() -> Vec<crate::Test> {
+    crate::tests![]
+}
