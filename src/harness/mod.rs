@@ -413,7 +413,8 @@ impl ApiServer {
         self.log.records()
     }
 
-    /// Forgets logged requests and resets the write counters.
+    /// Forgets logged requests and resets the write counters (and with them what
+    /// [`ApiServer::permissions_used`] reports).
     pub fn clear_requests(&self) {
         self.log.clear();
     }

@@ -233,7 +233,7 @@ spec:
 }
 
 /// Seed 004's objects and a Rollout whose second step runs `template` (named `check`).
-fn step_analysis(template: &str) -> String {
+pub fn step_analysis(template: &str) -> String {
     let rollout = r#"
 apiVersion: argoproj.io/v1alpha1
 kind: Rollout
@@ -270,7 +270,7 @@ spec:
     .join("\n---\n")
 }
 
-fn check_template(prom: &Prometheus, metric: &str) -> String {
+pub fn check_template(prom: &Prometheus, metric: &str) -> String {
     format!(
         r#"
 apiVersion: argoproj.io/v1alpha1
@@ -523,8 +523,61 @@ pub async fn controller_restart_keeps_measurements_and_schedule() {
     bed.finish().await;
 }
 
+/// Three releases with a step analysis each, keeping one old revision and one successful run:
+/// the older ReplicaSets and AnalysisRuns are deleted, as Argo's history limits say.
+pub async fn history_limits_delete_old_replica_sets_and_runs() {
+    let prom = Prometheus::new().await;
+    serve(&prom, 99.0, 1.0);
+    prom.wait_for("sum(rate(http_requests_total[5m])) > 0")
+        .await;
+    let template = check_template(
+        &prom,
+        "    interval: 1s\n    count: 1\n    successCondition: result[0] < 0.05",
+    );
+    let rollout = step_analysis("check").replace(
+        "spec:\n  replicas: 4\n",
+        "spec:\n  replicas: 4\n  revisionHistoryLimit: 1\n  analysis: {successfulRunHistoryLimit: 1}\n",
+    );
+    let (bed, mut stable) = start(
+        &prom,
+        &format!("{rollout}\n---\n{template}"),
+        Default::default(),
+    )
+    .await;
+    for tag in ["v1.1.0", "v1.2.0", "v1.3.0"] {
+        let next = release(
+            &bed,
+            "nodejs-app",
+            &format!("ghcr.io/myorg/nodejs-app:{tag}"),
+            &stable,
+        )
+        .await;
+        bed.wait_rollout("nodejs-app", "promoted", |r| is_healthy_at(r, &next))
+            .await;
+        stable = next;
+    }
+    let trimmed = bed
+        .wait("old ReplicaSets deleted", || async {
+            (bed.replica_sets().await.len() <= 2).then_some(())
+        })
+        .await;
+    assert!(
+        trimmed.is_some(),
+        "ReplicaSets kept: {}",
+        bed.replica_sets().await.len()
+    );
+    let trimmed = bed
+        .wait("old runs deleted", || async {
+            (bed.runs().await.len() == 1).then_some(())
+        })
+        .await;
+    assert!(trimmed.is_some(), "runs kept: {}", bed.runs().await.len());
+    bed.finish().await;
+}
+
 pub fn tests() -> Vec<crate::Test> {
     crate::tests![
+        scenario history_limits_delete_old_replica_sets_and_runs,
         scenario seed_004_success_rate_passing_promotes,
         scenario seed_004_success_rate_failing_aborts_to_stable,
         scenario seed_002_error_rate_check_aborts_on_the_fourth_failure,

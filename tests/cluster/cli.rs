@@ -734,6 +734,7 @@ pub async fn list_and_the_binary_through_a_kubeconfig() {
     watch.abort();
 
     // `get` asked for nothing but the Rollout's own objects.
+    crate::support::record_permissions(&bed.server);
     bed.server.clear_requests();
     fetch::rollout_objects(&bed.client, "shop", "web")
         .await

@@ -415,6 +415,8 @@ pub async fn discover_live_finds_sources_and_credentials() {
     );
 
     // Annotations: no Argo CD or Flux lookups, the Secret from the Rollout's namespace.
+    // What was used so far counts for the RBAC check before the log is cleared.
+    crate::support::record_permissions(&server);
     server.clear_requests();
     let (source, credentials) = live("pay").await.expect("pay");
     assert_eq!(

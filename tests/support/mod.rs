@@ -399,6 +399,15 @@ impl Bed {
         list.items.into_iter().next()
     }
 
+    /// Every ReplicaSet in the namespace.
+    pub async fn replica_sets(&self) -> Vec<ReplicaSet> {
+        Api::<ReplicaSet>::namespaced(self.client.clone(), &self.ns)
+            .list(&ListParams::default())
+            .await
+            .expect("list ReplicaSets")
+            .items
+    }
+
     pub async fn rs_counts(&self, hash: &str) -> (i32, i32) {
         self.replica_set(hash)
             .await
@@ -440,6 +449,17 @@ impl Bed {
         self.server
             .as_ref()
             .expect("this test needs the in-process API server")
+    }
+
+    /// Restarts the in-process API server as a control-plane upgrade restarts kube-apiserver:
+    /// every connection and watch cut, the port closed for `down`, then serving the same store
+    /// again; with `relist`, the watch history is gone too, so the controller's watches are
+    /// told `410 Gone` and must list again.
+    pub async fn restart_api_server(&self, down: Duration, relist: bool) {
+        self.server()
+            .restart(down, relist)
+            .await
+            .expect("the API server comes back on its port");
     }
 
     /// Takes `verb` on `resource` (in `group`) away from deploy/'s ClusterRole.
