@@ -1053,7 +1053,7 @@ mod tests {
     #[test]
     fn cluster_install_grants_what_the_cluster_role_lists() {
         let cases = [
-            ("get rollouts.argoproj.io default web", None),
+            ("patch rollouts.argoproj.io default web", None),
             ("list rollouts.argoproj.io -", None),
             ("watch rollouts.argoproj.io default", None),
             ("update rollouts/status.argoproj.io default web", None),
@@ -1167,7 +1167,7 @@ mod tests {
     #[test]
     fn namespaced_install_grants_only_in_its_namespace() {
         let cases = [
-            ("get rollouts.argoproj.io weir-system web", None),
+            ("patch rollouts.argoproj.io weir-system web", None),
             ("watch rollouts.argoproj.io weir-system", None),
             ("update rollouts/status.argoproj.io weir-system web", None),
             (
@@ -1175,9 +1175,9 @@ mod tests {
                 None,
             ),
             (
-                "get rollouts.argoproj.io default web",
+                "patch rollouts.argoproj.io default web",
                 Some(
-                    r#"rollouts.argoproj.io "web" is forbidden: User "{SA}" cannot get resource "rollouts" in API group "argoproj.io" in the namespace "default""#,
+                    r#"rollouts.argoproj.io "web" is forbidden: User "{SA}" cannot patch resource "rollouts" in API group "argoproj.io" in the namespace "default""#,
                 ),
             ),
             (
@@ -1217,7 +1217,7 @@ mod tests {
         check(
             &Policy::from_objects(&objects),
             &controller(),
-            &[("get rollouts.argoproj.io weir-system web", None)],
+            &[("patch rollouts.argoproj.io weir-system web", None)],
         );
     }
 
@@ -1588,26 +1588,22 @@ metadata: {name: not-rbac, namespace: team-a}
     #[test]
     fn granted_lists_the_install_as_written() {
         let mut expected = vec![
-            "get rollouts.argoproj.io",
             "list rollouts.argoproj.io",
             "watch rollouts.argoproj.io",
+            "patch rollouts.argoproj.io",
             "update rollouts/status.argoproj.io",
-            "get analysisruns.argoproj.io",
             "list analysisruns.argoproj.io",
             "watch analysisruns.argoproj.io",
             "create analysisruns.argoproj.io",
             "patch analysisruns.argoproj.io",
             "delete analysisruns.argoproj.io",
             "patch analysisruns/status.argoproj.io",
-            "get analysistemplates.argoproj.io",
             "list analysistemplates.argoproj.io",
             "watch analysistemplates.argoproj.io",
-            "get clusteranalysistemplates.argoproj.io",
             "list clusteranalysistemplates.argoproj.io",
             "watch clusteranalysistemplates.argoproj.io",
             "get secrets",
             "list secrets",
-            "get pods",
             "list pods",
             "watch pods",
             "create pods/eviction",
@@ -1615,21 +1611,17 @@ metadata: {name: not-rbac, namespace: team-a}
             "get kustomizations.kustomize.toolkit.fluxcd.io",
             "get gitrepositories.source.toolkit.fluxcd.io",
             "get configmaps",
-            "get replicasets.apps",
             "list replicasets.apps",
             "watch replicasets.apps",
             "create replicasets.apps",
             "patch replicasets.apps",
             "delete replicasets.apps",
-            "get services",
             "list services",
             "watch services",
             "patch services",
-            "get virtualservices.networking.istio.io",
             "list virtualservices.networking.istio.io",
             "watch virtualservices.networking.istio.io",
             "patch virtualservices.networking.istio.io",
-            "get destinationrules.networking.istio.io",
             "list destinationrules.networking.istio.io",
             "watch destinationrules.networking.istio.io",
             "patch destinationrules.networking.istio.io",

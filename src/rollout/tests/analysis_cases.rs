@@ -700,3 +700,64 @@ fn a_held_image_is_held_even_if_other_fields_change() {
         p.events
     );
 }
+
+/// A Rollout an earlier Weir wrote keeps its state in `status.weir`: the next plan moves it to
+/// the annotation and drops it from status, and what it held stays held.
+#[test]
+fn state_in_the_legacy_status_field_moves_to_the_annotation() {
+    let mut sim = healthy(steps(), None);
+    opted_in(&mut sim);
+    fail_first_run(&mut sim);
+    sim.step();
+    let state = sim.weir().expect("state recorded");
+    // As an earlier Weir left it: in status, no annotation.
+    sim.rollout
+        .metadata
+        .annotations
+        .as_mut()
+        .unwrap()
+        .remove(crate::api::rollout::WEIR_STATE_ANNOTATION);
+    sim.rollout.status.as_mut().unwrap().weir = Some(Box::new(state.clone()));
+    assert_eq!(sim.weir(), Some(state.clone()), "read from status");
+
+    sim.step();
+    assert!(sim.status().weir.is_none(), "no longer written to status");
+    assert_eq!(
+        sim.rollout.weir_state_annotation().map(str::to_string),
+        Some(state.to_annotation()),
+        "moved to the annotation as it was"
+    );
+    // The failed image is still held against a roll-forward.
+    sim.set_image(V1);
+    sim.run_until(20, |s| s.phase() == "Healthy");
+    sim.set_image(V2);
+    let p = sim.step();
+    assert!(p.events.iter().any(|e| e.reason == "ImageHeld"));
+}
+
+/// However many releases fail, the annotation keeps the last HELD_LIMIT held revisions.
+#[test]
+fn held_revisions_are_bounded() {
+    use crate::rollout::gitrevert::HELD_LIMIT;
+    let mut sim = healthy(steps(), None);
+    opted_in(&mut sim);
+    let mut state = crate::api::rollout::WeirStatus::default();
+    state.held = Some(
+        (0..HELD_LIMIT + 5)
+            .map(|i| crate::api::rollout::HeldRevision {
+                pod_hash: format!("old{i}"),
+                images: vec![format!("web:old{i}")],
+                reason: "revision was aborted (analysis)".into(),
+            })
+            .collect(),
+    );
+    sim.rollout.metadata.annotations.as_mut().unwrap().insert(
+        crate::api::rollout::WEIR_STATE_ANNOTATION.into(),
+        state.to_annotation(),
+    );
+    fail_first_run(&mut sim);
+    sim.step();
+    let held = sim.weir().unwrap().held.unwrap();
+    assert_eq!(held.len(), HELD_LIMIT);
+    assert_eq!(held.last().unwrap().pod_hash, hash(V2), "the newest is kept");
+}
