@@ -26,7 +26,7 @@ use futures::StreamExt;
 use serde_json::Value;
 use weir::api::{Rollout, RolloutStatus};
 use weir::controller::{Config, Stats};
-use weir::harness::{ApiServer, HarnessConfig, RequestRecord};
+use weir::harness::{ApiServer, HarnessConfig, Identity, RequestRecord};
 
 const DEFAULT_ROLLOUTS: usize = 1000;
 const REPLICAS: u32 = 2;
@@ -87,7 +87,11 @@ fn main() -> ExitCode {
 // Child: the controller, as the weir-controller binary runs it (multi-threaded runtime, default
 // settings), against the harness URL.
 
+/// The controller child's bearer token: deploy/'s ServiceAccount on the harness.
+const TOKEN_VAR: &str = "WEIR_SCALE_TOKEN";
+
 fn controller_child(url: &str) -> Result<()> {
+    let token = std::env::var(TOKEN_VAR).context("the parent passes a token")?;
     // Warnings only, to stderr (inherited): stdout carries the counters to the parent. Logging
     // every reconcile at info would measure the terminal more than the controller.
     let filter = tracing_subscriber::EnvFilter::try_from_env("WEIR_LOG")
@@ -130,6 +134,7 @@ fn controller_child(url: &str) -> Result<()> {
     runtime.block_on(async {
         let mut config = kube::Config::new(url.parse().context("harness URL")?);
         config.default_namespace = "default".to_string();
+        config.auth_info.token = Some(token.into());
         let client = kube::Client::try_from(config).context("kube client")?;
         let config = Config {
             stats,
@@ -156,11 +161,14 @@ struct ControllerProcess {
 }
 
 impl ControllerProcess {
-    fn spawn(url: &str) -> Result<Self> {
+    /// The controller child for the harness at `url`, authenticating with `token`.
+    fn spawn(url: &str, token: &str) -> Result<Self> {
         let exe = std::env::current_exe().context("locating the bench binary")?;
         let mut child = Command::new(exe)
             .arg("--controller")
             .arg(url)
+            // Through the environment, not the command line, like any credential.
+            .env(TOKEN_VAR, token)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -468,40 +476,21 @@ async fn wait_for_controller(server: &ApiServer, controller: &mut ControllerProc
 
 /// `(verb, resource[/subresource])` of a logged request, verbs as in Kubernetes audit logs.
 fn classify(record: &RequestRecord) -> (&'static str, String) {
-    let segments: Vec<&str> = record.path.split('/').filter(|s| !s.is_empty()).collect();
-    let rest = match segments.as_slice() {
-        ["api", _, rest @ ..] | ["apis", _, _, rest @ ..] => rest,
-        _ => return ("OTHER", record.path.clone()),
-    };
-    let rest = match rest {
-        ["namespaces", _, plural, tail @ ..] if !matches!(*plural, "status" | "finalize") => {
-            let mut v = vec![*plural];
-            v.extend_from_slice(tail);
-            v
-        }
-        other => other.to_vec(),
-    };
-    let (resource, named) = match rest.as_slice() {
-        [plural] => (plural.to_string(), false),
-        [plural, _name] => (plural.to_string(), true),
-        [plural, _name, sub, ..] => (format!("{plural}/{sub}"), true),
-        [] => (String::new(), false),
-    };
-    let watch = record
-        .query
-        .as_deref()
-        .is_some_and(|q| q.split('&').any(|p| p == "watch=true" || p == "watch=1"));
-    let verb = match (record.method.as_str(), named, watch) {
-        ("GET", _, true) => "WATCH",
-        ("GET", true, false) => "GET",
-        ("GET", false, false) => "LIST",
-        ("POST", ..) => "CREATE",
-        ("PUT", ..) => "UPDATE",
-        ("PATCH", ..) => "PATCH",
-        ("DELETE", ..) => "DELETE",
+    let verb = match record.verb.as_str() {
+        "watch" => "WATCH",
+        "get" => "GET",
+        "list" => "LIST",
+        "create" => "CREATE",
+        "update" => "UPDATE",
+        "patch" => "PATCH",
+        "delete" | "deletecollection" => "DELETE",
         _ => "OTHER",
     };
-    (verb, resource)
+    match (&record.resource, &record.subresource) {
+        (Some(resource), Some(sub)) => (verb, format!("{resource}/{sub}")),
+        (Some(resource), None) => (verb, resource.clone()),
+        (None, _) => ("OTHER", record.path.clone()),
+    }
 }
 
 /// Requests by `(verb, resource)` and how many of them failed (status >= 400).
@@ -536,7 +525,15 @@ async fn scale() -> Result<()> {
     })
     .await
     .context("starting the harness")?;
-    let mut controller = ControllerProcess::spawn(server.url())?;
+    // The controller acts as deploy/'s ServiceAccount, under deploy/'s cluster RBAC.
+    server
+        .apply_yaml(include_str!("../deploy/cluster-rbac/rbac.yaml"))
+        .context("deploy/'s RBAC")?;
+    let identity = Identity::weir_controller();
+    let token = server
+        .token(&identity)
+        .context("a token for the controller")?;
+    let mut controller = ControllerProcess::spawn(server.url(), &token)?;
     wait_for_controller(&server, &mut controller).await?;
     let empty = controller.memory()?;
     println!(

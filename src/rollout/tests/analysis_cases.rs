@@ -759,5 +759,9 @@ fn held_revisions_are_bounded() {
     sim.step();
     let held = sim.weir().unwrap().held.unwrap();
     assert_eq!(held.len(), HELD_LIMIT);
-    assert_eq!(held.last().unwrap().pod_hash, hash(V2), "the newest is kept");
+    assert_eq!(
+        held.last().unwrap().pod_hash,
+        hash(V2),
+        "the newest is kept"
+    );
 }
