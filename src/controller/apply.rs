@@ -245,7 +245,9 @@ impl Writer<'_> {
             if updated.resource_version() != planned_from.resource_version() {
                 writes.status += 1;
             }
-            if updated.status.as_ref() != Some(&plan.status) {
+            // Compared as JSON: times are stored to the second, the plan's to the nanosecond.
+            let sent = serde_json::to_value(&plan.status).ok();
+            if serde_json::to_value(&updated.status).ok() != sent {
                 tracing::warn!(
                     rollout = %name,
                     "the API server changed the status Weir wrote (pruned or defaulted by the \

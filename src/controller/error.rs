@@ -46,7 +46,8 @@ impl Error {
         }
     }
 
-    /// The failed write, for the Rollout's `ReconcileError` condition.
+    /// The refused write, for the Rollout's `ReconcileError` condition (see
+    /// [`Category::refused`]).
     pub fn write_failure(&self) -> Option<WriteFailure> {
         match self {
             Error::Write {
@@ -56,7 +57,7 @@ impl Error {
                 name,
                 category,
                 source,
-            } => Some(WriteFailure {
+            } if category.refused() => Some(WriteFailure {
                 kind: (*kind).to_string(),
                 namespace: namespace.clone(),
                 name: name.clone(),
@@ -131,5 +132,8 @@ mod tests {
             (failure.verb.as_str(), failure.message.as_str()),
             ("patch", "no")
         );
+        let away = Error::from_kube("VirtualService", "patch", "ns", "vs", api(503, "down"));
+        assert_eq!(away.category(), Category::Unavailable);
+        assert!(away.write_failure().is_none(), "retried, not shown");
     }
 }

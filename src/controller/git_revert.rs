@@ -206,9 +206,10 @@ impl Worker {
                 }
                 self.metrics
                     .rollout_reconcile_error(&namespace, &rollout.name_any(), category);
-                if category == Category::Conflict {
-                    // The reconciler wrote the Rollout meanwhile; the cache has it in a moment.
-                    tracing::debug!(rollout = %rollout.name_any(), retry_in = ?delay, "Git revert result conflicted; retrying");
+                if !category.refused() {
+                    // A conflict (the reconciler wrote the Rollout meanwhile; the cache has it
+                    // in a moment) or an API server that is away: only retried.
+                    tracing::debug!(rollout = %rollout.name_any(), error = %error, retry_in = ?delay, "Git revert result not written; retrying");
                     return;
                 }
                 tracing::warn!(

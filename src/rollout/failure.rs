@@ -66,6 +66,16 @@ impl Category {
         }
     }
 
+    /// Whether the API server refused the write (403, 404, 422): retrying alone will not fix
+    /// it, so it is shown on the Rollout. Conflicts and an API server that is away or
+    /// overloaded are only retried (and logged).
+    pub fn refused(self) -> bool {
+        matches!(
+            self,
+            Category::Forbidden | Category::NotFound | Category::Invalid
+        )
+    }
+
     /// The condition reason.
     fn reason(self) -> &'static str {
         match self {
@@ -193,6 +203,17 @@ mod tests {
         for (error, want) in cases {
             assert_eq!(Category::of(&error), want, "{error}");
         }
+        let refused: Vec<bool> = [
+            Category::Forbidden,
+            Category::NotFound,
+            Category::Invalid,
+            Category::Conflict,
+            Category::Unavailable,
+        ]
+        .into_iter()
+        .map(Category::refused)
+        .collect();
+        assert_eq!(refused, [true, true, true, false, false]);
     }
 
     fn failure(category: Category) -> WriteFailure {

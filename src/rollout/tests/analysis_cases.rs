@@ -741,16 +741,18 @@ fn held_revisions_are_bounded() {
     use crate::rollout::gitrevert::HELD_LIMIT;
     let mut sim = healthy(steps(), None);
     opted_in(&mut sim);
-    let mut state = crate::api::rollout::WeirStatus::default();
-    state.held = Some(
-        (0..HELD_LIMIT + 5)
-            .map(|i| crate::api::rollout::HeldRevision {
-                pod_hash: format!("old{i}"),
-                images: vec![format!("web:old{i}")],
-                reason: "revision was aborted (analysis)".into(),
-            })
-            .collect(),
-    );
+    let state = crate::api::rollout::WeirStatus {
+        held: Some(
+            (0..HELD_LIMIT + 5)
+                .map(|i| crate::api::rollout::HeldRevision {
+                    pod_hash: format!("old{i}"),
+                    images: vec![format!("web:old{i}")],
+                    reason: "revision was aborted (analysis)".into(),
+                })
+                .collect(),
+        ),
+        ..Default::default()
+    };
     sim.rollout.metadata.annotations.as_mut().unwrap().insert(
         crate::api::rollout::WEIR_STATE_ANNOTATION.into(),
         state.to_annotation(),
