@@ -101,18 +101,7 @@ impl Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kube::core::Status;
-
-    fn api(code: u16, message: &str) -> kube::Error {
-        kube::Error::Api(
-            Status {
-                code,
-                message: message.into(),
-                ..Status::failure(message, "")
-            }
-            .boxed(),
-        )
-    }
+    use crate::rollout::failure::api_error as api;
 
     #[test]
     fn conflicts_replan_and_other_failures_are_writes() {

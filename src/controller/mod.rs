@@ -561,9 +561,6 @@ async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, E
     result
 }
 
-/// How a Rollout's status write is named in failures (and in RBAC: `update rollouts/status`).
-const STATUS_VERB: &str = apply::STATUS_VERB;
-
 /// Shows a write this reconcile could not make on the Rollout right away: its condition (if
 /// that changed; the status write is the only one a failing apply still makes) and a Warning
 /// Event, which repeats join as a series. The next plan whose writes all succeed clears it.
@@ -572,7 +569,7 @@ async fn report_failure(rollout: &Rollout, failure: &WriteFailure, ctx: &Context
     let mut status = rollout.status.clone().unwrap_or_default();
     let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::now());
     // Where status itself cannot be written, the Event is all there is.
-    let status_writable = !(failure.kind == "Rollout" && failure.verb == STATUS_VERB);
+    let status_writable = !(failure.kind == "Rollout" && failure.verb == apply::STATUS_VERB);
     if status_writable && crate::rollout::failure::report(&mut status, failure, &now) {
         let mut updated = rollout.clone();
         updated.status = Some(status);

@@ -167,21 +167,23 @@ pub fn clear(status: &mut RolloutStatus) {
     conditions::remove(status, RECONCILE_ERROR);
 }
 
+/// An API error as kube reports one, for tests.
+#[cfg(test)]
+pub(crate) fn api_error(code: u16, message: &str) -> kube::Error {
+    kube::Error::Api(
+        kube::core::Status {
+            code,
+            message: message.into(),
+            ..kube::core::Status::failure(message, "")
+        }
+        .boxed(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
+    use super::api_error as api;
     use super::*;
-    use kube::core::Status;
-
-    fn api(code: u16, message: &str) -> kube::Error {
-        kube::Error::Api(
-            Status {
-                code,
-                message: message.into(),
-                ..Status::failure(message, "")
-            }
-            .boxed(),
-        )
-    }
 
     #[test]
     fn categories_of_api_errors() {

@@ -164,13 +164,7 @@ impl Bed {
                     .await
                     .expect("kubeconfig valid");
                 let client = Client::try_from(config).expect("client");
-                let ns = format!("weir-e2e-{}", rand_suffix());
-                let namespace: Namespace =
-                    serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap();
-                Api::<Namespace>::all(client.clone())
-                    .create(&PostParams::default(), &namespace)
-                    .await
-                    .expect("namespace created");
+                let ns = fresh_namespace(&client, "weir-e2e").await;
                 Bed {
                     server: None,
                     controller_client: client.clone(),
@@ -188,13 +182,7 @@ impl Bed {
                 .await
                 .expect("harness starts");
                 let client = server.client().expect("harness client");
-                let ns = format!("weir-test-{}", rand_suffix());
-                let namespace: Namespace =
-                    serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap();
-                Api::<Namespace>::all(client.clone())
-                    .create(&PostParams::default(), &namespace)
-                    .await
-                    .expect("namespace created");
+                let ns = fresh_namespace(&client, "weir-test").await;
                 let controller_client = controller_client(&server, "deploy");
                 Bed {
                     server: Some(server),
@@ -660,6 +648,17 @@ pub fn step(rollout: &Rollout) -> Option<i32> {
 pub fn is_healthy_at(rollout: &Rollout, hash: &str) -> bool {
     phase(rollout) == "Healthy"
         && rollout.status.as_ref().and_then(|s| s.stable_rs.as_deref()) == Some(hash)
+}
+
+/// Creates a namespace named `<prefix>-<unique number>` and returns its name.
+async fn fresh_namespace(client: &Client, prefix: &str) -> String {
+    let ns = format!("{prefix}-{}", rand_suffix());
+    let namespace: Namespace = serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap();
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &namespace)
+        .await
+        .expect("namespace created");
+    ns
 }
 
 /// A number for unique names: the time, the process and a counter (tests run in parallel).
