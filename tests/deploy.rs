@@ -199,6 +199,25 @@ fn install_manifests_render_and_match_the_controller() {
         namespaced.is_subset(&cluster),
         "the namespaced Role grants more"
     );
+    // Next to Argo's CRDs: the same controller and RBAC, no CRDs, everything in weir-system.
+    let existing = render("deploy/existing-crds");
+    assert!(existing.iter().all(|o| o["kind"] != "CustomResourceDefinition"));
+    assert_eq!(
+        permissions(&existing, "ClusterRole"),
+        permissions(&render("deploy"), "ClusterRole")
+    );
+    for object in existing.iter().filter(|o| {
+        !matches!(
+            o["kind"].as_str(),
+            Some("Namespace" | "ClusterRole" | "ClusterRoleBinding")
+        )
+    }) {
+        assert_eq!(
+            object["metadata"]["namespace"], "weir-system",
+            "{}",
+            object["kind"]
+        );
+    }
     let crds = render("deploy")
         .into_iter()
         .filter(|o| o["kind"] == "CustomResourceDefinition")
