@@ -201,7 +201,11 @@ fn install_manifests_render_and_match_the_controller() {
     );
     // Next to Argo's CRDs: the same controller and RBAC, no CRDs, everything in weir-system.
     let existing = render("deploy/existing-crds");
-    assert!(existing.iter().all(|o| o["kind"] != "CustomResourceDefinition"));
+    assert!(
+        existing
+            .iter()
+            .all(|o| o["kind"] != "CustomResourceDefinition")
+    );
     assert_eq!(
         permissions(&existing, "ClusterRole"),
         permissions(&render("deploy"), "ClusterRole")
