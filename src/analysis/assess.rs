@@ -1,12 +1,24 @@
 //! Pure assessment of an AnalysisRun (Argo's analysis/analysis.go semantics):
 //! `assess(run, now)` gives the new status and the metrics due for a measurement;
 //! `record` books a finished measurement into its metric's counters.
+//!
+//! Where Weir deliberately differs from Argo (Argo's own cases are in `argo_cases`):
+//!
+//! * **A run ends in the pass that fails one of its metrics.** Argo stops the other metrics at
+//!   its next reconcile; Weir assesses them as terminated at once, so that the Rollout's abort
+//!   does not wait for another round. Phase and message are the ones Argo reaches then.
+//! * **No measurement is resumed.** A measurement without `finishedAt` stays with its provider;
+//!   Weir's Prometheus provider never leaves one so (Argo's hands a resumed one back as it was),
+//!   so one written by another controller is neither resumed nor waited for.
+//! * **Every metric has a result from the start** (Pending), where Argo adds it at the first
+//!   measurement; a metric a terminated run never measured is therefore listed, and counted,
+//!   as Successful.
 
 use crate::api::analysis::{
     AnalysisRun, AnalysisRunStatus, Measurement, Metric, MetricResult, RunSummary,
 };
 use crate::api::duration::parse_go_duration;
-use crate::api::limits::{STATUS_MESSAGE_LIMIT, truncate};
+use crate::api::limits::{STATUS_MESSAGE_LIMIT, truncate, truncate_in_place};
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -65,15 +77,19 @@ fn int_value(value: &Option<IntOrString>, default: i32) -> i32 {
     }
 }
 
-fn duration(text: &Option<String>) -> Option<Duration> {
-    text.as_deref().and_then(|t| parse_go_duration(t).ok())
+/// A duration field as Argo reads it: `None` when unset (or empty, Go's zero value),
+/// `Some(Err(()))` when it does not parse.
+fn duration(text: &Option<String>) -> Option<Result<Duration, ()>> {
+    text.as_deref()
+        .filter(|t| !t.is_empty())
+        .map(|t| parse_go_duration(t).map_err(drop))
 }
 
 /// Argo's EffectiveCount: count unset or 0 means once without an interval and "until
 /// terminated" (None) with one.
 pub fn effective_count(metric: &Metric) -> Option<i32> {
     match int_value(&metric.count, 0) {
-        0 if metric.interval.is_some() => None,
+        0 if duration(&metric.interval).is_some() => None,
         0 => Some(1),
         n => Some(n),
     }
@@ -87,6 +103,9 @@ fn is_dry_run(run: &AnalysisRun, metric: &str) -> bool {
         .any(|d| regex::Regex::new(&d.metric_name).is_ok_and(|r| r.is_match(metric)))
 }
 
+/// The measurements kept for `metric`: the first matching `measurementRetention` rule's limit,
+/// or the default when no rule matches or its limit is not positive (Argo ignores `limit: 0`
+/// rather than keeping no measurement, which would also lose the one being assessed).
 pub fn retention_for(run: &AnalysisRun, metric: &str) -> usize {
     run.spec
         .measurement_retention
@@ -94,6 +113,7 @@ pub fn retention_for(run: &AnalysisRun, metric: &str) -> usize {
         .flatten()
         .find(|m| regex::Regex::new(&m.metric_name).is_ok_and(|r| r.is_match(metric)))
         .and_then(|m| usize::try_from(m.limit).ok())
+        .filter(|limit| *limit > 0)
         .unwrap_or(DEFAULT_MEASUREMENT_RETENTION)
 }
 
@@ -135,26 +155,22 @@ pub fn record(result: &mut MetricResult, measurement: Measurement, retention: us
     }
 }
 
-/// Argo's assessMetricStatus: (phase, message).
-fn metric_phase(
-    metric: &Metric,
-    result: &MetricResult,
-    terminating: bool,
-) -> (String, Option<String>) {
-    if is_completed(&result.phase) {
-        return (result.phase.clone(), result.message.clone());
-    }
-    let measurements = result.measurements.as_deref().unwrap_or_default();
-    let Some(last) = measurements.last() else {
-        return (
-            if terminating { SUCCESSFUL } else { PENDING }.to_string(),
-            None,
-        );
-    };
-    if last.finished_at.is_none() {
-        return (RUNNING.to_string(), None);
-    }
-    let name = &metric.name;
+/// Whether the run is ending: termination was requested, or a metric that counts (not a dry
+/// run) already ended Failed, Error or Inconclusive (Argo's IsTerminating). A terminating run
+/// takes no new measurements.
+fn is_terminating(run: &AnalysisRun, results: &[MetricResult]) -> bool {
+    run.spec.terminate == Some(true)
+        || results.iter().any(|r| {
+            r.dry_run != Some(true) && matches!(r.phase.as_str(), FAILED | ERROR | INCONCLUSIVE)
+        })
+}
+
+/// The phase a metric's counters decide and why, in Argo's words (what follows "assessed
+/// <phase> due to "). Argo's assessMetricFailureInconclusiveOrError: later checks override
+/// earlier ones, so Error wins over Inconclusive over Failed. Then consecutiveSuccessLimit
+/// (Argo 1.8): a count reached without the success streak is Inconclusive while failure was
+/// still possible, else Failed.
+fn verdict(metric: &Metric, result: &MetricResult) -> Option<(&'static str, String)> {
     let failed = result.failed.unwrap_or(0);
     let inconclusive = result.inconclusive.unwrap_or(0);
     let consecutive_error = result.consecutive_error.unwrap_or(0);
@@ -164,66 +180,155 @@ fn metric_phase(
         &metric.consecutive_error_limit,
         DEFAULT_CONSECUTIVE_ERROR_LIMIT,
     );
-    let success_limit = int_value(&metric.consecutive_success_limit, 0);
-    // Later checks override earlier ones: Error over Inconclusive over Failed.
-    let mut verdict: Option<(&str, String)> = None;
+    let mut verdict = None;
     if failure_limit >= 0 && failed > failure_limit {
         verdict = Some((
             FAILED,
-            format!(
-                "Metric \"{name}\" assessed Failed due to failed ({failed}) > failureLimit ({failure_limit})"
-            ),
+            format!("failed ({failed}) > failureLimit ({failure_limit})"),
         ));
     }
     if inconclusive > inconclusive_limit {
         verdict = Some((
             INCONCLUSIVE,
-            format!(
-                "Metric \"{name}\" assessed Inconclusive due to inconclusive ({inconclusive}) > inconclusiveLimit ({inconclusive_limit})"
-            ),
+            format!("inconclusive ({inconclusive}) > inconclusiveLimit ({inconclusive_limit})"),
         ));
     }
     if consecutive_error > error_limit {
         verdict = Some((
             ERROR,
             format!(
-                "Metric \"{name}\" assessed Error due to consecutiveErrors ({consecutive_error}) > consecutiveErrorLimit ({error_limit})"
+                "consecutiveErrors ({consecutive_error}) > consecutiveErrorLimit ({error_limit})"
             ),
         ));
     }
-    if let Some((phase, message)) = verdict {
-        return (phase.to_string(), Some(message));
+    let success_limit = int_value(&metric.consecutive_success_limit, 0);
+    if verdict.is_none()
+        && success_limit > 0
+        && result.consecutive_success.unwrap_or(0) < success_limit
+        && let Some(limit) = effective_count(metric).filter(|l| result.count.unwrap_or(0) >= *l)
+    {
+        let phase = if failure_limit >= 0 {
+            INCONCLUSIVE
+        } else {
+            FAILED
+        };
+        verdict = Some((
+            phase,
+            format!("consecutiveSuccessLimit ({success_limit}) not reached within count ({limit})"),
+        ));
     }
+    verdict
+}
+
+/// Argo's assessMetricStatus: the metric's phase from its measurements and counters.
+fn metric_phase<'a>(metric: &Metric, result: &'a MetricResult, terminating: bool) -> &'a str {
+    if is_completed(&result.phase) {
+        return &result.phase;
+    }
+    let measurements = result.measurements.as_deref().unwrap_or_default();
+    let Some(last) = measurements.last() else {
+        // Told to stop before measuring at all.
+        return if terminating { SUCCESSFUL } else { PENDING };
+    };
+    // The phase says whether a measurement is in flight; `finishedAt` may be missing from a
+    // completed one (written by another controller), and its counters are booked already.
+    if !is_completed(&last.phase) {
+        return RUNNING;
+    }
+    if let Some((phase, _)) = verdict(metric, result) {
+        return phase;
+    }
+    let success_limit = int_value(&metric.consecutive_success_limit, 0);
     if success_limit > 0 && result.consecutive_success.unwrap_or(0) >= success_limit {
-        return (
-            SUCCESSFUL.to_string(),
-            Some(format!(
-                "Metric \"{name}\" assessed Successful due to consecutiveSuccessLimit ({success_limit}) reached"
-            )),
-        );
+        return SUCCESSFUL;
     }
-    let count = result.count.unwrap_or(0);
     match effective_count(metric) {
-        Some(limit) if count >= limit => {
-            if success_limit > 0 {
-                // The success streak was the goal and was not reached.
-                let phase = if failure_limit >= 0 {
-                    INCONCLUSIVE
-                } else {
-                    FAILED
-                };
-                (
-                    phase.to_string(),
-                    Some(format!(
-                        "Metric \"{name}\" assessed {phase} due to consecutiveSuccessLimit ({success_limit}) not reached within count ({limit})"
-                    )),
-                )
-            } else {
-                (SUCCESSFUL.to_string(), None)
+        Some(limit) if result.count.unwrap_or(0) >= limit => SUCCESSFUL,
+        // Terminated before its count, or an indefinite (background) metric.
+        _ if terminating => SUCCESSFUL,
+        _ => RUNNING,
+    }
+}
+
+/// Re-assesses every metric (Argo's loop in assessRunStatus): a metric whose phase changes takes
+/// its last measurement's message (the provider's error, "Metric Terminated", ...), and one
+/// that completes gets Argo's event.
+fn settle(
+    run: &AnalysisRun,
+    results: &mut [MetricResult],
+    terminating: bool,
+    events: &mut Vec<RunEvent>,
+) {
+    for metric in &run.spec.metrics {
+        let Some(result) = results.iter_mut().find(|r| r.name == metric.name) else {
+            continue;
+        };
+        let phase = metric_phase(metric, result, terminating).to_string();
+        if phase == result.phase {
+            continue;
+        }
+        if is_completed(&phase) {
+            events.push(RunEvent {
+                warning: matches!(phase.as_str(), FAILED | ERROR),
+                reason: format!("Metric{phase}"),
+                message: format!("Metric '{}' Completed. Result: {phase}", metric.name),
+            });
+        }
+        if let Some(last) = result.measurements.as_deref().and_then(<[_]>::last) {
+            result.message = last.message.clone();
+        }
+        result.phase = phase;
+    }
+}
+
+/// The run's phase and message from its metrics (the rest of Argo's assessRunStatus). The worst
+/// completed metric that counts decides, and its counters say why; the provider's last message
+/// is appended for users and Argo CD to see what the metric answered. A terminating run ends
+/// with what it has, even while a measurement is still in flight. A dry-run metric never
+/// decides; its reason goes into its own message.
+fn conclude(
+    run: &AnalysisRun,
+    results: &mut [MetricResult],
+    terminating: bool,
+) -> (String, Option<String>) {
+    let mut worst: Option<String> = None;
+    let mut message = (run.spec.terminate == Some(true)).then(|| "Run Terminated".to_string());
+    let mut all_completed = true;
+    for metric in &run.spec.metrics {
+        let Some(result) = results.iter_mut().find(|r| r.name == metric.name) else {
+            all_completed = false;
+            continue;
+        };
+        if !is_completed(&result.phase) {
+            all_completed = false;
+            continue;
+        }
+        let reason = verdict(metric, result).map(|(_, reason)| reason);
+        if result.dry_run == Some(true) {
+            worst.get_or_insert_with(|| SUCCESSFUL.to_string());
+            if let Some(reason) = reason {
+                result.message = Some(format!("Metric assessed {} due to {reason}", result.phase));
+            }
+        } else if worst
+            .as_deref()
+            .is_none_or(|w| rank(&result.phase) > rank(w))
+        {
+            worst = Some(result.phase.clone());
+            if let Some(reason) = reason {
+                let mut text = format!(
+                    "Metric \"{}\" assessed {} due to {reason}",
+                    metric.name, result.phase
+                );
+                if let Some(error) = result.message.as_deref().filter(|m| !m.is_empty()) {
+                    text.push_str(&format!(": \"Error Message: {error}\""));
+                }
+                message = Some(text);
             }
         }
-        // Terminated before its count (or an indefinite background metric): Successful.
-        _ if terminating => (SUCCESSFUL.to_string(), None),
+    }
+    match worst {
+        Some(worst) if terminating || all_completed => (worst, message),
+        None if terminating => (SUCCESSFUL.to_string(), message),
         _ => (RUNNING.to_string(), None),
     }
 }
@@ -240,14 +345,20 @@ fn next_due(
     }
     let measurements = result.measurements.as_deref().unwrap_or_default();
     let Some(last) = measurements.last() else {
-        let delay = duration(&metric.initial_delay).unwrap_or_default();
-        return Some(started + SignedDuration::try_from(delay).unwrap_or(SignedDuration::ZERO));
+        // An initialDelay that does not parse holds the metric, as in Argo (validation reports
+        // it for runs Weir creates).
+        let delay = duration(&metric.initial_delay)
+            .unwrap_or(Ok(Duration::ZERO))
+            .ok()?;
+        return Some(started + SignedDuration::try_from(delay).unwrap_or(SignedDuration::MAX));
     };
+    // Without `finishedAt` a measurement is still with its provider (Argo resumes it there).
+    // Weir's provider never leaves one so, and cannot resume one written by another.
     let finished = last.finished_at.as_ref()?.0;
     let interval = if last.phase == ERROR {
         error_retry
     } else {
-        duration(&metric.interval)?
+        duration(&metric.interval)?.ok()?
     };
     Some(finished + SignedDuration::try_from(interval).unwrap_or(SignedDuration::MAX))
 }
@@ -276,39 +387,17 @@ pub fn assess(run: &AnalysisRun, now: Timestamp, error_retry: Duration) -> Asses
             });
         }
     }
-    let terminating = run.spec.terminate == Some(true)
-        || results.iter().any(|r| {
-            r.dry_run != Some(true) && matches!(r.phase.as_str(), FAILED | ERROR | INCONCLUSIVE)
-        });
-    for metric in &run.spec.metrics {
-        let Some(result) = results.iter_mut().find(|r| r.name == metric.name) else {
-            continue;
-        };
-        let (phase, message) = metric_phase(metric, result, terminating);
-        if phase != result.phase && is_completed(&phase) {
-            events.push(RunEvent {
-                warning: matches!(phase.as_str(), FAILED | ERROR),
-                reason: format!("Metric{phase}"),
-                message: format!("Metric '{}' Completed. Result: {phase}", metric.name),
-            });
-        }
-        result.phase = phase;
-        if let Some(message) = message {
-            result.message = Some(truncate(&message, STATUS_MESSAGE_LIMIT).into_owned());
-        }
+    let was_terminating = is_terminating(run, results);
+    settle(run, results, was_terminating, &mut events);
+    let terminating = is_terminating(run, results);
+    if terminating && !was_terminating {
+        // A metric failed in this pass. Argo stops the others at its next reconcile; Weir does
+        // it now, so the run (and the Rollout's abort) does not wait for another round.
+        settle(run, results, true, &mut events);
     }
-    // Terminating now may follow from a metric that just failed.
-    let terminating = terminating
-        || results.iter().any(|r| {
-            r.dry_run != Some(true) && matches!(r.phase.as_str(), FAILED | ERROR | INCONCLUSIVE)
-        });
     let mut due = Vec::new();
     let mut requeue: Option<Duration> = None;
-    if terminating {
-        for result in results.iter_mut().filter(|r| !is_completed(&r.phase)) {
-            result.phase = SUCCESSFUL.to_string();
-        }
-    } else {
+    if !terminating {
         for metric in &run.spec.metrics {
             let Some(result) = results.iter().find(|r| r.name == metric.name) else {
                 continue;
@@ -321,6 +410,12 @@ pub fn assess(run: &AnalysisRun, now: Timestamp, error_retry: Duration) -> Asses
                     requeue = Some(requeue.map_or(wait, |r| r.min(wait)));
                 }
             }
+        }
+    }
+    let (phase, message) = conclude(run, results, terminating);
+    for result in results.iter_mut() {
+        if let Some(message) = result.message.as_mut() {
+            truncate_in_place(message, STATUS_MESSAGE_LIMIT);
         }
     }
     let summary = |dry: bool| {
@@ -343,23 +438,7 @@ pub fn assess(run: &AnalysisRun, now: Timestamp, error_retry: Duration) -> Asses
         .iter()
         .any(|r| r.dry_run == Some(true))
         .then(|| summary(true));
-    let all_done = results.iter().all(|r| is_completed(&r.phase));
-    let (phase, message) = if all_done {
-        let worst = results
-            .iter()
-            .filter(|r| r.dry_run != Some(true))
-            .max_by_key(|r| rank(&r.phase));
-        match worst {
-            Some(r) => (
-                r.phase.clone(),
-                r.message.clone().filter(|_| r.phase != SUCCESSFUL),
-            ),
-            None => (SUCCESSFUL.to_string(), None),
-        }
-    } else {
-        (RUNNING.to_string(), None)
-    };
-    if all_done {
+    if is_completed(&phase) {
         status.completed_at = Some(now_time);
         events.push(RunEvent {
             warning: matches!(phase.as_str(), FAILED | ERROR),
@@ -457,6 +536,8 @@ mod tests {
         let cases = [
             (None, None, Some(1)),
             (None, Some("1m"), None),
+            // Go's zero value: an empty interval is no interval.
+            (None, Some(""), Some(1)),
             (Some(0), Some("1m"), None),
             (Some(5), Some("1m"), Some(5)),
             (Some(3), None, Some(3)),
@@ -561,7 +642,7 @@ mod tests {
         }
         let m = metric("m", |_| {});
         assert_eq!(
-            metric_phase(&m, &result, false).0,
+            metric_phase(&m, &result, false),
             ERROR,
             "Error overrides Inconclusive and Failed"
         );
@@ -697,5 +778,14 @@ mod tests {
             limit: 3,
         }]);
         assert_eq!(retention_for(&r, "m"), 3);
+        r.spec.measurement_retention.as_mut().unwrap()[0].limit = 0;
+        assert_eq!(
+            retention_for(&r, "m"),
+            DEFAULT_MEASUREMENT_RETENTION,
+            "limit 0 is unset, as in Argo"
+        );
     }
 }
+
+#[cfg(test)]
+mod argo_cases;

@@ -671,3 +671,6 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod argo_cases;

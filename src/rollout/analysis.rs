@@ -300,10 +300,15 @@ fn react(
                 RunKind::Step(_) => "Step-based",
                 RunKind::Background => "Background",
             };
-            let abort = format!(
-                "Rollout aborted update to revision {revision}: {kind_text} analysis phase error/failed: {}",
-                message.unwrap_or_else(|| format!("AnalysisRun '{}' {}", name(run), now_phase))
+            // Argo's words, which `kubectl argo rollouts` and Argo CD show: the run's message
+            // (the metric, its limits and the provider's error) after the prefix, if it has one.
+            let mut abort = format!(
+                "Rollout aborted update to revision {revision}: {kind_text} analysis phase error/failed"
             );
+            if let Some(message) = message.filter(|m| !m.is_empty()) {
+                abort.push_str(": ");
+                abort.push_str(&message);
+            }
             plan.status.abort = Some(true);
             conditions::set(
                 &mut plan.status,

@@ -355,24 +355,29 @@ pub async fn prometheus_down_errors_abort_after_the_fifth_consecutive_error() {
         Some(h2.as_str()),
         "never promoted"
     );
-    let result = bed
-        .runs()
-        .await
-        .remove(0)
-        .status
-        .unwrap()
-        .metric_results
-        .unwrap()
-        .remove(0);
+    let status = bed.runs().await.remove(0).status.unwrap();
+    let result = status.metric_results.clone().unwrap().remove(0);
     assert_eq!(
         (result.phase.as_str(), result.consecutive_error),
         ("Error", Some(5))
     );
+    // The metric keeps what Prometheus' client answered; the run and the Rollout say, in
+    // Argo's words, which limit ended it and that answer.
+    let provider_error = result.message.clone().unwrap();
+    let last = result.measurements.as_ref().unwrap().last().unwrap();
+    assert_eq!(last.message.as_ref(), Some(&provider_error));
+    let run_message = status.message.unwrap();
+    assert_eq!(
+        run_message,
+        format!(
+            "Metric \"{}\" assessed Error due to consecutiveErrors (5) > consecutiveErrorLimit (4): \"Error Message: {provider_error}\"",
+            result.name
+        )
+    );
+    let rollout_message = aborted.status.unwrap().message.unwrap();
     assert!(
-        result
-            .message
-            .unwrap()
-            .contains("consecutiveErrors (5) > consecutiveErrorLimit (4)")
+        rollout_message.ends_with(&format!("analysis phase error/failed: {run_message}")),
+        "{rollout_message}"
     );
     assert_eq!(bed.canary_weight("nodejs-app-vsvc").await, 0);
     bed.finish().await;

@@ -319,6 +319,84 @@ fn failing_background_run_aborts() {
     );
 }
 
+/// The abort's words (Argo's rollout/analysis_test.go TestErrorConditionAfterErrorAnalysisRun*):
+/// the run's message follows the prefix verbatim, provider error included; a run without a
+/// message leaves the prefix alone.
+#[test]
+fn abort_messages_carry_the_run_message_as_argo_words_them() {
+    let background = || RolloutAnalysisBackground {
+        analysis: RolloutAnalysis {
+            templates: Some(vec![AnalysisTemplateRef {
+                template_name: "success-rate".into(),
+                cluster_scope: None,
+            }]),
+            args: Some(vec![arg("service-name", "web")]),
+            ..Default::default()
+        },
+        starting_step: None,
+    };
+    let provider_error = "Metric \"success-rate\" assessed Error due to consecutiveErrors (5) > consecutiveErrorLimit (4): \"Error Message: Post \\\"http://prometheus:9090/api/v1/query\\\": dial tcp: connection refused\"";
+    let cases = [
+        (
+            false,
+            "Error",
+            Some("Error"),
+            "Step-based analysis phase error/failed: Error".to_string(),
+        ),
+        (
+            true,
+            "Error",
+            None,
+            "Background analysis phase error/failed".to_string(),
+        ),
+        (
+            false,
+            "Error",
+            Some(provider_error),
+            format!("Step-based analysis phase error/failed: {provider_error}"),
+        ),
+        (
+            true,
+            "Failed",
+            Some(""),
+            "Background analysis phase error/failed".to_string(),
+        ),
+    ];
+    for (in_background, phase, message, want) in cases {
+        let mut sim = if in_background {
+            let mut sim = healthy(vec![weight(20), pause(None)], Some(background()));
+            sim.set_image(V2);
+            sim.run_until(20, |s| s.phase() == "Paused");
+            sim
+        } else {
+            let mut sim = healthy(steps(), None);
+            sim.set_image(V2);
+            sim.run_until(20, |s| !s.observed.analysis_runs.is_empty());
+            sim
+        };
+        let name = sim.run_names()[0].clone();
+        sim.set_run_phase(&name, phase, message);
+        sim.step();
+        let want = format!("Rollout aborted update to revision 2: {want}");
+        assert_eq!(
+            sim.status().message.as_deref(),
+            Some(format!("RolloutAborted: {want}").as_str()),
+            "{message:?}"
+        );
+        let progressing = sim
+            .status()
+            .conditions
+            .iter()
+            .flatten()
+            .find(|c| c.type_ == "Progressing")
+            .unwrap();
+        assert_eq!(
+            (progressing.reason.as_str(), progressing.message.as_str()),
+            ("RolloutAborted", want.as_str())
+        );
+    }
+}
+
 #[test]
 fn args_from_pod_template_hashes_and_fields() {
     let args = vec![
