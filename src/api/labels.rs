@@ -9,3 +9,8 @@ pub const REVISION: &str = "rollout.argoproj.io/revision";
 pub const MANAGED_BY: &str = "argo-rollouts.argoproj.io/managed-by-rollouts";
 /// RFC3339 time after which an old ReplicaSet may be scaled to zero.
 pub const SCALE_DOWN_DEADLINE: &str = "scale-down-deadline";
+/// Argo's annotation on the ReplicaSets it creates (Weir never writes it): tells a ReplicaSet
+/// Argo made from one Weir made.
+pub const ARGO_DESIRED_REPLICAS: &str = "rollout.argoproj.io/desired-replicas";
+/// Weir's hash of the pod template, on a ReplicaSet Weir adopted from Argo under Argo's hash.
+pub const WEIR_POD_TEMPLATE_HASH: &str = "weir.dev/pod-template-hash";

@@ -239,6 +239,14 @@ fn validate_canary(spec: &RolloutSpec, errors: &mut Vec<FieldError>) {
             "canaryService and stableService must be different Services",
         ));
     }
+    for (value, name, max_percent) in [
+        (&canary.max_surge, "maxSurge", None),
+        (&canary.max_unavailable, "maxUnavailable", Some(100)),
+    ] {
+        if let Some(message) = value.as_ref().and_then(|v| fencepost_error(v, max_percent)) {
+            errors.push(err(format!("{base}.{name}"), message));
+        }
+    }
     if is_zero(&canary.max_surge) && is_zero(&canary.max_unavailable) {
         errors.push(err(
             format!("{base}.maxUnavailable"),
@@ -309,6 +317,32 @@ fn validate_canary(spec: &RolloutSpec, errors: &mut Vec<FieldError>) {
     }
 }
 
+/// maxSurge/maxUnavailable as Kubernetes reads them (GetScaledValueFromIntOrPercent): a
+/// non-negative integer or a percentage; a bare number in a string is not a percentage.
+fn fencepost_error(value: &IntOrString, max_percent: Option<i64>) -> Option<String> {
+    match value {
+        IntOrString::Int(v) if *v < 0 => Some(format!(
+            "Invalid value: {v}: must be greater than or equal to 0"
+        )),
+        IntOrString::Int(_) => None,
+        IntOrString::String(s) => {
+            let percent = s
+                .strip_suffix('%')
+                .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|n| n.parse::<i64>().ok());
+            match percent {
+                None => Some(format!(
+                    "Invalid value: \"{s}\": must be an integer or a percentage such as \"25%\""
+                )),
+                Some(p) if max_percent.is_some_and(|max| p > max) => Some(format!(
+                    "Invalid value: \"{s}\": must not be greater than 100%"
+                )),
+                Some(_) => None,
+            }
+        }
+    }
+}
+
 fn is_zero(value: &Option<IntOrString>) -> bool {
     match value {
         Some(IntOrString::Int(0)) => true,
@@ -349,7 +383,7 @@ fn validate_step(
     {
         errors.push(err(
             format!("{field}.setWeight"),
-            format!("Invalid value: {weight}: SetWeight must be between 0 and {MAX_WEIGHT}"),
+            format!("Invalid value: {weight}: SetWeight needs to be between 0 and {MAX_WEIGHT}"),
         ));
     }
     if let Some(duration) = step.pause.as_ref().and_then(|p| p.duration.as_ref())
@@ -402,6 +436,53 @@ fn validate_step(
                 format!("{field}.{name}"),
                 format!("{name} steps are not supported by Weir; remove the step"),
             ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fenceposts_are_integers_or_percentages() {
+        let int = IntOrString::Int;
+        let text = |s: &str| IntOrString::String(s.into());
+        // (value, limit in percent, error)
+        let cases = [
+            (int(0), None, None),
+            (int(3), Some(100), None),
+            (
+                int(-1),
+                None,
+                Some("Invalid value: -1: must be greater than or equal to 0"),
+            ),
+            (text("25%"), Some(100), None),
+            (text("0%"), None, None),
+            (
+                text("5"),
+                None,
+                Some("Invalid value: \"5\": must be an integer or a percentage such as \"25%\""),
+            ),
+            (
+                text("oops"),
+                None,
+                Some("Invalid value: \"oops\": must be an integer or a percentage such as \"25%\""),
+            ),
+            (
+                text("-5%"),
+                None,
+                Some("Invalid value: \"-5%\": must be an integer or a percentage such as \"25%\""),
+            ),
+            (text("150%"), None, None),
+            (
+                text("150%"),
+                Some(100),
+                Some("Invalid value: \"150%\": must not be greater than 100%"),
+            ),
+        ];
+        for (value, max, want) in cases {
+            assert_eq!(fencepost_error(&value, max).as_deref(), want, "{value:?}");
         }
     }
 }

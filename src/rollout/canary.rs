@@ -9,12 +9,13 @@ use super::observed::{
     self, Observed, available, hash_of, revision_of, scale_down_deadline, spec_replicas,
 };
 use super::plan::{EventType, Plan, ReplicaSetUpdate, VirtualServicePatch};
-use super::replicas::{self, BasicState};
+use super::replicas::{self, BasicInputs, RsCounts, TargetInputs};
 use super::{analysis, gitrevert, status, steps};
 use crate::api::labels::{MANAGED_BY, SCALE_DOWN_DEADLINE};
 use crate::api::replica_set::ReplicaSetSummary;
 use crate::api::rollout::{
-    CanaryStep, CanaryStrategy, PauseCondition, Rollout, TrafficWeights, WeightDestination,
+    CanaryStep, CanaryStrategy, PauseCondition, Rollout, RolloutStatus, TrafficWeights,
+    WeightDestination,
 };
 use crate::traffic::{
     Targets, destination_rule_patch, service_selected_hash, service_selector_patch, split_vs_name,
@@ -40,7 +41,13 @@ pub struct Context<'a> {
     pub template: &'a PodTemplateSpec,
     pub steps: &'a [CanaryStep],
     pub replicas: i32,
+    /// The revision's hash: Weir's hash of the template, or the hash of the ReplicaSet adopted
+    /// from Argo Rollouts for it (see takeover.rs).
     pub hash: String,
+    /// Weir's hash of the pod template.
+    pub template_hash: String,
+    /// The new ReplicaSet was adopted from Argo Rollouts' status in this plan.
+    pub adopted: bool,
     pub steps_hash: String,
     pub observed: &'a Observed,
     pub now: Timestamp,
@@ -55,12 +62,9 @@ impl<'a> Context<'a> {
         let canary = rollout.spec.strategy.canary.as_ref()?;
         let template = rollout.spec.template.as_ref()?;
         let collision = rollout.status.as_ref().and_then(|s| s.collision_count);
-        let hash = pod_template_hash(template, collision);
+        let template_hash = pod_template_hash(template, collision);
+        let found = super::takeover::new_replica_set(rollout, observed, &template_hash);
         let steps = canary.steps.as_deref().unwrap_or_default();
-        let new_rs = observed
-            .replica_sets
-            .iter()
-            .find(|rs| hash_of(rs) == Some(hash.as_str()));
         Some(Context {
             rollout,
             name: rollout.metadata.name.as_deref().unwrap_or_default(),
@@ -70,11 +74,13 @@ impl<'a> Context<'a> {
             steps,
             replicas: rollout.spec.replicas.unwrap_or(1),
             steps_hash: steps_hash(&steps),
-            hash,
+            hash: found.hash,
+            template_hash,
+            adopted: found.adopted,
             observed,
             now,
             now_time: Time(now),
-            new_rs,
+            new_rs: found.rs,
             traffic_routed: canary.traffic_routing.is_some(),
         })
     }
@@ -106,6 +112,14 @@ impl<'a> Context<'a> {
             None if self.traffic_routed => DEFAULT_SCALE_DOWN_DELAY_SECONDS,
             None => 0,
         }
+    }
+
+    pub fn fenceposts(&self) -> replicas::Fenceposts {
+        replicas::fenceposts(
+            self.canary.max_surge.as_ref(),
+            self.canary.max_unavailable.as_ref(),
+            self.replicas,
+        )
     }
 
     fn abort_scale_down_delay(&self) -> i32 {
@@ -150,8 +164,20 @@ pub fn plan_canary(ctx: &Context, plan: &mut Plan) {
         canary_weight: 0,
         referenced: BTreeSet::new(),
     };
+    if d.promoted {
+        // Argo (calculateBaseStatus, newRolloutContext): a fully promoted Rollout has nothing to
+        // promote or abort, so both requests are dropped.
+        plan.status.promote_full = None;
+        plan.status.abort = None;
+        d.aborted = false;
+    } else if plan.status.promote_full == Some(true) {
+        // Argo's syncRolloutStatusCanary: a full promotion lifts an abort (Argo CD's promote-full
+        // action sets only `promoteFull`, also on an aborted Rollout).
+        plan.status.abort = None;
+        d.aborted = false;
+    }
     handle_retry(ctx, plan, &mut d);
-    let promote_full = plan.status.promote_full == Some(true) && !d.aborted;
+    let promote_full = plan.status.promote_full == Some(true);
     let analysis = analysis::reconcile(
         ctx,
         plan,
@@ -163,6 +189,10 @@ pub fn plan_canary(ctx: &Context, plan: &mut Plan) {
     d.aborted = plan.status.abort == Some(true);
     handle_abort(ctx, plan, &mut d, revision, analysis.abort_evidence.clone());
     let promote_full = promote_full && !d.aborted;
+    if promote_full {
+        // As Argo records it while a full promotion waits for the canary's pods.
+        d.index = len;
+    }
     let manually_paused = ctx.rollout.spec.paused.unwrap_or(false);
 
     let counts = desired_counts(ctx, &d, promote_full);
@@ -188,15 +218,13 @@ pub fn plan_canary(ctx: &Context, plan: &mut Plan) {
         && d.index < len
         && !analysis.unrecorded
     {
-        advance_step(
-            ctx,
-            plan,
-            &mut d,
+        let progress = StepProgress {
             at_desired,
-            applied_weight,
-            counts.target_canary,
-            analysis.step_successful,
-        );
+            weight: applied_weight,
+            canary_pods: counts.target_canary,
+            analysis_successful: analysis.step_successful,
+        };
+        advance_step(ctx, plan, &mut d, &previous, &progress);
     }
     scale_replica_sets(ctx, plan, &d, &counts);
     super::restart::plan_restart(ctx, plan);
@@ -212,14 +240,19 @@ fn handle_abort(
     evidence: Option<crate::api::rollout::RevertEvidence>,
 ) {
     let st = &mut plan.status;
-    if !d.aborted || st.aborted_at.is_some() {
+    if !d.aborted {
+        return;
+    }
+    // Argo puts an aborted canary back at the first step on every reconcile, so a step skipped
+    // while aborted is not where a retry starts.
+    d.index = 0;
+    if st.aborted_at.is_some() {
         return;
     }
     st.aborted_at = Some(ctx.now_time.clone());
     st.pause_conditions = None;
     st.controller_pause = None;
     st.promote_full = None;
-    d.index = if d.promoted { ctx.steps.len() } else { 0 };
     // An abort the controller decided (analysis, progress deadline) already wrote its reason.
     let existing = conditions::get(st, PROGRESSING)
         .filter(|c| c.reason == REASON_ABORTED)
@@ -291,13 +324,18 @@ struct Counts {
 
 fn desired_counts(ctx: &Context, d: &Decision, promote_full: bool) -> Counts {
     let len = ctx.steps.len();
-    let weight = if d.aborted {
-        0
-    } else if d.promoted || d.index >= len || promote_full {
-        100
-    } else {
-        steps::set_weight_at(ctx.steps, d.index)
-    };
+    let current_step = (d.index < len).then_some(d.index);
+    let target = replicas::canary_target(TargetInputs {
+        promote_full,
+        stable_is_current: d.promoted || d.stable_hash.is_none(),
+        aborted: d.aborted,
+        traffic_routed: ctx.traffic_routed,
+        abort_delay: ctx.abort_scale_down_delay() != 0,
+        current_step,
+        set_weight: current_step.map(|i| steps::set_weight_at(ctx.steps, i)),
+        set_canary_scale: current_step.and_then(|i| steps::canary_scale_at(ctx.steps, i)),
+    });
+    let weight = target.weight();
     if d.promoted {
         return Counts {
             canary: ctx.replicas,
@@ -308,54 +346,69 @@ fn desired_counts(ctx: &Context, d: &Decision, promote_full: bool) -> Counts {
         };
     }
     if ctx.traffic_routed {
-        let canary = if d.aborted {
-            ctx.new_rs.map(spec_replicas).unwrap_or(0)
-        } else if d.index >= len || promote_full {
-            ctx.replicas
+        let (canary, stable) = if d.aborted {
+            // The canary keeps its pods until abortScaleDownDelaySeconds has passed
+            // (scale_replica_sets), so its count is the one it has.
+            (ctx.new_rs.map(spec_replicas).unwrap_or(0), ctx.replicas)
         } else {
-            replicas::traffic_routed_canary(
+            replicas::traffic_routed_counts(
                 ctx.replicas,
-                weight,
-                steps::canary_scale_at(ctx.steps, d.index),
+                target,
                 ctx.canary.min_pods_per_replica_set,
             )
         };
-        let target = if d.aborted { 0 } else { canary };
         return Counts {
             canary,
-            stable: ctx.replicas,
-            target_canary: target,
-            target_stable: ctx.replicas,
+            stable,
+            target_canary: if d.aborted { 0 } else { canary },
+            target_stable: stable,
             weight,
         };
     }
-    let stable_rs = d.stable_hash.as_deref().and_then(|h| ctx.rs_by_hash(h));
-    let others: Vec<&ReplicaSetSummary> = ctx
-        .observed
-        .replica_sets
-        .iter()
-        .filter(|rs| !is_new_or_stable(ctx, d, rs))
-        .collect();
-    let state = BasicState {
-        canary_spec: ctx.new_rs.map(spec_replicas).unwrap_or(0),
-        canary_available: ctx.new_rs.map(available).unwrap_or(0),
-        stable_spec: stable_rs.map(spec_replicas).unwrap_or(0),
-        stable_available: stable_rs.map(available).unwrap_or(0),
-        others_spec: others.iter().map(|rs| spec_replicas(rs)).sum(),
-        others_available: others.iter().map(|rs| available(rs)).sum(),
-    };
-    let surge = replicas::resolve_int_or_percent(ctx.canary.max_surge.as_ref(), ctx.replicas, true);
-    let unavailable =
-        replicas::resolve_int_or_percent(ctx.canary.max_unavailable.as_ref(), ctx.replicas, false);
-    let next = replicas::basic_canary(ctx.replicas, weight, surge, unavailable, state);
-    let (target_canary, target_stable) = replicas::weighted_split(ctx.replicas, weight);
+    // Without traffic routing Argo's step is reached when the counts of the next reconcile are
+    // the counts there are, so the target is the next counts.
+    let (canary, stable) = replicas::basic_counts(&BasicInputs {
+        replicas: ctx.replicas,
+        weight,
+        fenceposts: Some(ctx.fenceposts()),
+        new_rs: ctx.new_rs.map(rs_counts),
+        stable_rs: stable_rs(ctx, d).map(rs_counts),
+        older: older_rss(ctx, d).map(rs_counts).collect(),
+    });
     Counts {
-        canary: next.canary,
-        stable: next.stable,
-        target_canary,
-        target_stable,
+        canary,
+        stable,
+        target_canary: canary,
+        target_stable: stable,
         weight,
     }
+}
+
+fn rs_counts(rs: &ReplicaSetSummary) -> RsCounts {
+    RsCounts {
+        spec: spec_replicas(rs),
+        available: available(rs),
+        created: observed::current(rs),
+    }
+}
+
+/// The stable ReplicaSet while it is not the new one.
+fn stable_rs<'a>(ctx: &Context<'a>, d: &Decision) -> Option<&'a ReplicaSetSummary> {
+    d.stable_hash
+        .as_deref()
+        .filter(|h| *h != ctx.hash)
+        .and_then(|h| ctx.rs_by_hash(h))
+}
+
+/// Every ReplicaSet of the Rollout that is neither the new nor the stable one.
+fn older_rss<'a, 'b>(
+    ctx: &'b Context<'a>,
+    d: &'b Decision,
+) -> impl Iterator<Item = &'a ReplicaSetSummary> + 'b {
+    ctx.observed
+        .replica_sets
+        .iter()
+        .filter(move |rs| !is_new_or_stable(ctx, d, rs))
 }
 
 fn is_new_or_stable(ctx: &Context, d: &Decision, rs: &ReplicaSetSummary) -> bool {
@@ -363,29 +416,14 @@ fn is_new_or_stable(ctx: &Context, d: &Decision, rs: &ReplicaSetSummary) -> bool
     hash == Some(ctx.hash.as_str()) || (hash.is_some() && hash == d.stable_hash.as_deref())
 }
 
-/// Argo's AtDesiredReplicaCountsForCanary.
 fn at_desired_counts(ctx: &Context, d: &Decision, counts: &Counts) -> bool {
-    let Some(new_rs) = ctx.new_rs else {
-        return false;
-    };
-    if spec_replicas(new_rs) != counts.target_canary || available(new_rs) != counts.target_canary {
-        return false;
-    }
-    let Some(stable_rs) = d.stable_hash.as_deref().and_then(|h| ctx.rs_by_hash(h)) else {
-        return false;
-    };
-    if spec_replicas(stable_rs) != counts.target_stable
-        || available(stable_rs) != counts.target_stable
-    {
-        return false;
-    }
-    ctx.traffic_routed
-        || ctx
-            .observed
-            .replica_sets
-            .iter()
-            .filter(|rs| !is_new_or_stable(ctx, d, rs))
-            .all(|rs| available(rs) == 0)
+    let older_available = (!ctx.traffic_routed).then(|| older_rss(ctx, d).map(available).sum());
+    replicas::at_desired(
+        (counts.target_canary, counts.target_stable),
+        ctx.new_rs.map(rs_counts),
+        stable_rs(ctx, d).map(rs_counts),
+        older_available,
+    )
 }
 
 fn promote(ctx: &Context, plan: &mut Plan, d: &mut Decision, revision: i64, promote_full: bool) {
@@ -686,25 +724,35 @@ fn route_weights(
     weight
 }
 
+/// What completing the current step depends on, from the scaling, routing and analysis parts.
+struct StepProgress {
+    at_desired: bool,
+    /// Canary weight in force after this plan.
+    weight: i32,
+    canary_pods: i32,
+    analysis_successful: bool,
+}
+
+/// Argo's completedCurrentCanaryStep for the step current when the reconcile started (`read` is
+/// the status as read); at most one step completes per plan.
 fn advance_step(
     ctx: &Context,
     plan: &mut Plan,
     d: &mut Decision,
-    at_desired: bool,
-    weight: i32,
-    canary_pods: i32,
-    analysis_successful: bool,
+    read: &RolloutStatus,
+    progress: &StepProgress,
 ) {
     let step = &ctx.steps[d.index];
     let complete = if let Some(set_weight) = step.set_weight {
         // A canary held at zero pods by setCanaryScale cannot take weight; Argo completes on counts.
-        at_desired && (!ctx.traffic_routed || weight == set_weight || canary_pods == 0)
+        progress.at_desired
+            && (!ctx.traffic_routed || progress.weight == set_weight || progress.canary_pods == 0)
     } else if step.set_canary_scale.is_some() {
-        at_desired
+        progress.at_desired
     } else if step.pause.is_some() {
-        pause_complete(ctx, plan, step)
+        pause_complete(ctx, plan, step, read)
     } else {
-        step.analysis.is_some() && analysis_successful
+        step.analysis.is_some() && progress.analysis_successful
     };
     if !complete {
         return;
@@ -713,6 +761,10 @@ fn advance_step(
         && let Some(canary) = plan.status.canary.as_mut()
     {
         canary.current_step_analysis_run_status = None;
+    }
+    // Whatever step completed, its pause (if any) is over.
+    if let Some(list) = plan.status.pause_conditions.as_mut() {
+        list.retain(|c| c.reason != PAUSE_REASON_CANARY_STEP);
     }
     d.index += 1;
     plan.event(
@@ -727,54 +779,42 @@ fn advance_step(
     );
 }
 
-fn pause_complete(ctx: &Context, plan: &mut Plan, step: &CanaryStep) -> bool {
-    let duration = steps::pause_duration(step);
-    let st = &mut plan.status;
-    let existing = st
+/// Argo's CompletedCanaryPauseStep and reconcileCanaryPause, both judged from the status as it
+/// was read: the step was resumed when the controller had paused (`controllerPause`) and the
+/// user has since removed its condition; a timed pause is over once its duration has passed
+/// since the condition's start. A pause step without a condition that the controller has not
+/// paused yet gets one. `status::pause_status` then recomputes `controllerPause`.
+fn pause_complete(ctx: &Context, plan: &mut Plan, step: &CanaryStep, read: &RolloutStatus) -> bool {
+    let condition = read
         .pause_conditions
         .iter()
         .flatten()
-        .find(|c| c.reason == PAUSE_REASON_CANARY_STEP)
-        .cloned();
-    let remove_condition = |st: &mut crate::api::rollout::RolloutStatus| {
-        if let Some(list) = st.pause_conditions.as_mut() {
-            list.retain(|c| c.reason != PAUSE_REASON_CANARY_STEP);
-        }
-        if st.pause_conditions.as_ref().is_some_and(Vec::is_empty) {
-            st.pause_conditions = None;
-            st.controller_pause = None;
-        }
-    };
-    if st.controller_pause == Some(true) && st.pause_conditions.as_ref().is_none_or(Vec::is_empty) {
-        // `promote` cleared the pause conditions: the user resumed.
-        st.controller_pause = None;
-        st.pause_conditions = None;
+        .find(|c| c.reason == PAUSE_REASON_CANARY_STEP);
+    let controller_paused = read.controller_pause == Some(true);
+    let duration = steps::pause_duration(step);
+    if controller_paused && condition.is_none() {
         plan.event(EventType::Normal, "RolloutResumed", "Rollout is resumed");
         return true;
     }
-    match (existing, duration) {
+    match (condition, duration) {
         (Some(condition), Some(duration)) => {
             let expiry = condition.start_time.0
                 + SignedDuration::try_from(duration).unwrap_or(SignedDuration::MAX);
             if ctx.now >= expiry {
-                remove_condition(st);
-                true
-            } else {
-                let left = ctx.now.duration_until(expiry);
-                plan.requeue(Duration::try_from(left).unwrap_or(Duration::ZERO));
-                false
+                return true;
             }
+            let left = ctx.now.duration_until(expiry);
+            plan.requeue(Duration::try_from(left).unwrap_or(Duration::ZERO));
         }
-        (Some(_), None) => false,
-        (None, Some(d)) if d.is_zero() => true,
+        (Some(_), None) => {}
         (None, duration) => {
-            st.pause_conditions
+            plan.status
+                .pause_conditions
                 .get_or_insert_with(Vec::new)
                 .push(PauseCondition {
                     reason: PAUSE_REASON_CANARY_STEP.into(),
                     start_time: ctx.now_time.clone(),
                 });
-            st.controller_pause = Some(true);
             plan.event(
                 EventType::Normal,
                 "RolloutPaused",
@@ -783,9 +823,9 @@ fn pause_complete(ctx: &Context, plan: &mut Plan, step: &CanaryStep) -> bool {
             if let Some(duration) = duration {
                 plan.requeue(duration);
             }
-            false
         }
     }
+    false
 }
 
 fn scale_replica_sets(ctx: &Context, plan: &mut Plan, d: &Decision, counts: &Counts) {
@@ -821,6 +861,7 @@ fn scale_replica_sets(ctx: &Context, plan: &mut Plan, d: &Decision, counts: &Cou
 
     // Everything else: previous stables and superseded canaries.
     let mut idle: Vec<&ReplicaSetSummary> = Vec::new();
+    let mut draining: Vec<&ReplicaSetSummary> = Vec::new();
     for rs in &ctx.observed.replica_sets {
         if is_new_or_stable(ctx, d, rs) || d.referenced.contains(hash_of(rs).unwrap_or_default()) {
             continue;
@@ -830,21 +871,7 @@ fn scale_replica_sets(ctx: &Context, plan: &mut Plan, d: &Decision, counts: &Cou
             continue;
         }
         if !ctx.traffic_routed {
-            let stable_available = d
-                .stable_hash
-                .as_deref()
-                .filter(|_| !d.promoted)
-                .and_then(|h| ctx.rs_by_hash(h))
-                .map(available)
-                .unwrap_or(0);
-            let unavailable = replicas::resolve_int_or_percent(
-                ctx.canary.max_unavailable.as_ref(),
-                ctx.replicas,
-                false,
-            );
-            if available(new_rs) + stable_available >= ctx.replicas - unavailable {
-                set_replica_set(plan, rs, Some(0), None);
-            }
+            draining.push(rs);
             continue;
         }
         let just_demoted = plan.replica_set_updates.iter().any(|u| {
@@ -856,6 +883,23 @@ fn scale_replica_sets(ctx: &Context, plan: &mut Plan, d: &Decision, counts: &Cou
         match scale_down_deadline(rs) {
             Some(_) => delayed_scale_down(ctx, plan, rs, 0),
             None => set_replica_set(plan, rs, Some(0), None),
+        }
+    }
+
+    // Without traffic routing their pods take traffic: they drain, newest first, within
+    // maxUnavailable of every available pod of the Rollout.
+    if !draining.is_empty() {
+        draining.sort_by_key(|rs| std::cmp::Reverse(revision_of(rs)));
+        let counts: Vec<RsCounts> = draining.iter().map(|rs| rs_counts(rs)).collect();
+        let all_available = ctx.observed.replica_sets.iter().map(available).sum();
+        let drained = replicas::drain_older(
+            ctx.replicas,
+            ctx.fenceposts().max_unavailable,
+            all_available,
+            &counts,
+        );
+        for (rs, replicas) in draining.into_iter().zip(drained) {
+            set_replica_set(plan, rs, Some(replicas), None);
         }
     }
 

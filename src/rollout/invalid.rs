@@ -1,5 +1,6 @@
-//! Invalid specs and broken references: one `InvalidSpec` condition and Warning event naming
-//! every bad field; no traffic or ReplicaSet is touched until the spec is fixed.
+//! Invalid specs and broken references: the `InvalidSpec` condition names the first bad field,
+//! as Argo's does, and a Warning event names every one; no traffic or ReplicaSet is touched
+//! until the spec is fixed.
 
 use super::conditions::{self, INVALID_SPEC};
 use super::observed::Observed;
@@ -200,17 +201,28 @@ fn reference_errors(rollout: &Rollout, observed: &Observed, errors: &mut Vec<Fie
 }
 
 pub fn plan_invalid(rollout: &Rollout, errors: &[FieldError], now: Timestamp, plan: &mut Plan) {
+    let Some(first) = errors.first() else {
+        return;
+    };
     let name = rollout.metadata.name.as_deref().unwrap_or_default();
-    let detail = errors
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("; ");
-    let message = format!("The Rollout \"{name}\" is invalid: {detail}");
-    let unchanged =
-        conditions::get(&plan.status, INVALID_SPEC).is_some_and(|c| c.message == message);
+    // Argo's createInvalidRolloutCondition names the first error only; Argo CD shows it.
+    let message = format!("The Rollout \"{name}\" is invalid: {first}");
+    let unchanged = conditions::get(&plan.status, INVALID_SPEC)
+        .is_some_and(|c| c.message == truncate(&message, STATUS_MESSAGE_LIMIT));
     if !unchanged {
-        plan.event(EventType::Warning, INVALID_SPEC, message.clone());
+        // A different error is a new condition in Argo, with both times new.
+        conditions::remove(&mut plan.status, INVALID_SPEC);
+        // The Event lists every error, so that all of them can be fixed in one go.
+        let all = errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ");
+        plan.event(
+            EventType::Warning,
+            INVALID_SPEC,
+            format!("The Rollout \"{name}\" is invalid: {all}"),
+        );
     }
     conditions::set(
         &mut plan.status,

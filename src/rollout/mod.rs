@@ -15,6 +15,7 @@ mod restart;
 mod revision;
 mod status;
 pub mod steps;
+mod takeover;
 
 pub use observed::Observed;
 pub use plan::{EventType, Plan, PlannedEvent, ReplicaSetUpdate, VirtualServicePatch, plan};

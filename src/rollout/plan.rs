@@ -123,6 +123,7 @@ pub fn plan(rollout: &Rollout, observed: &Observed, now: Timestamp) -> Plan {
     let Some(ctx) = canary::Context::new(rollout, observed, now) else {
         return plan;
     };
+    super::takeover::plan_adoption(&ctx, &mut plan);
     if revision::needs_new_revision(&ctx, &plan.status) {
         revision::plan_new_revision(&ctx, &mut plan);
         if ctx.new_rs.is_none() {

@@ -1,136 +1,425 @@
-//! Replica math for the canary strategy (Argo's utils/replicaset/canary.go semantics).
+//! Replica math for the canary strategy, with Argo's semantics (utils/replicaset/canary.go and
+//! replicaset.go): the fenceposts, the weighted split, the counts for the next reconcile with and
+//! without traffic routing, and how far older ReplicaSets may be drained. Pure; the planner
+//! feeds it counts and applies what it returns. Argo's own test tables are in tests/argo_canary.rs.
 
 use crate::api::rollout::SetCanaryScale;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-/// Canary replicas for a traffic weight: `ceil(weight * replicas / 100)`.
-pub fn weight_to_replicas(weight: i32, replicas: i32) -> i32 {
-    let product = i64::from(weight.clamp(0, 100)) * i64::from(replicas.max(0));
-    i32::try_from((product + 99) / 100).unwrap_or(i32::MAX)
+/// Argo's default for both maxSurge and maxUnavailable of a canary.
+const DEFAULT_FENCEPOST: &str = "25%";
+
+/// A ReplicaSet as the replica math sees it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RsCounts {
+    /// `spec.replicas`.
+    pub spec: i32,
+    /// `status.availableReplicas`.
+    pub available: i32,
+    /// `status.replicas`: pods that exist, available or not.
+    pub created: i32,
 }
 
-/// Desired canary count with traffic routing: the stable ReplicaSet stays at 100 %.
-pub fn traffic_routed_canary(
-    replicas: i32,
-    weight: i32,
-    scale: Option<&SetCanaryScale>,
-    min_pods_per_replica_set: Option<i32>,
-) -> i32 {
-    let desired = match scale {
-        Some(SetCanaryScale {
-            replicas: Some(r), ..
-        }) => *r,
-        Some(SetCanaryScale {
-            weight: Some(w), ..
-        }) => weight_to_replicas(*w, replicas),
-        _ => weight_to_replicas(weight, replicas),
-    };
-    match min_pods_per_replica_set {
-        Some(min) if desired > 0 && desired < min => min.min(replicas),
-        _ => desired,
+/// What the current step asks of the canary (Argo's GetCanaryReplicasOrWeight).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CanaryTarget {
+    /// A traffic weight, 0–100 (setCanaryScale.weight may go beyond 100).
+    Weight(i32),
+    /// A fixed canary count from setCanaryScale.replicas.
+    Replicas(i32),
+}
+
+impl CanaryTarget {
+    pub fn weight(self) -> i32 {
+        match self {
+            CanaryTarget::Weight(w) => w,
+            CanaryTarget::Replicas(_) => 0,
+        }
     }
 }
 
-/// Resolves maxSurge (rounds up) or maxUnavailable (rounds down) against `replicas`.
-pub fn resolve_int_or_percent(value: Option<&IntOrString>, replicas: i32, round_up: bool) -> i32 {
-    match value {
-        None => {
-            resolve_int_or_percent(Some(&IntOrString::String("25%".into())), replicas, round_up)
+/// The Rollout facts GetCanaryReplicasOrWeight reads.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TargetInputs<'a> {
+    /// `status.promoteFull`.
+    pub promote_full: bool,
+    /// No stable ReplicaSet yet, or the current pod hash is the stable one.
+    pub stable_is_current: bool,
+    /// `status.abort`.
+    pub aborted: bool,
+    pub traffic_routed: bool,
+    /// `abortScaleDownDelaySeconds` resolves to a delay (Argo: anything but an explicit 0).
+    pub abort_delay: bool,
+    /// Index of the current step; `None` past the last step.
+    pub current_step: Option<usize>,
+    /// The last setWeight at or before the current step.
+    pub set_weight: Option<i32>,
+    /// The setCanaryScale in force (the last one at or before the current step, unless it has
+    /// matchTrafficWeight).
+    pub set_canary_scale: Option<&'a SetCanaryScale>,
+}
+
+/// Argo's GetCanaryReplicasOrWeight with GetCurrentSetWeight and UseSetCanaryScale.
+pub fn canary_target(input: TargetInputs) -> CanaryTarget {
+    if input.promote_full || input.stable_is_current {
+        return CanaryTarget::Weight(100);
+    }
+    // setCanaryScale needs traffic routing; an abort with a scale-down delay drops it (the
+    // delay, not the step, keeps the canary up), while abortScaleDownDelaySeconds: 0 keeps it.
+    let scale = input
+        .set_canary_scale
+        .filter(|_| input.traffic_routed && input.current_step.is_some())
+        .filter(|_| !(input.aborted && input.abort_delay));
+    if let Some(scale) = scale {
+        if let Some(r) = scale.replicas {
+            return CanaryTarget::Replicas(r);
         }
-        Some(IntOrString::Int(v)) => *v,
-        Some(IntOrString::String(s)) => {
+        if let Some(w) = scale.weight {
+            return CanaryTarget::Weight(w);
+        }
+    }
+    if input.aborted {
+        return CanaryTarget::Weight(0);
+    }
+    match input.current_step {
+        None => CanaryTarget::Weight(100),
+        Some(_) => CanaryTarget::Weight(input.set_weight.unwrap_or(0)),
+    }
+}
+
+/// Scales an int-or-percent against `replicas` like Kubernetes' GetScaledValueFromIntOrPercent
+/// (percentages round up for maxSurge, down for maxUnavailable). Validation rejects anything
+/// but an integer or "N%" (api/validation.rs), so a bad value never reaches here; it would count
+/// as 0.
+fn scaled(value: &IntOrString, replicas: i32, round_up: bool) -> i32 {
+    match value {
+        IntOrString::Int(v) => *v,
+        IntOrString::String(s) => {
             let percent: i64 = s.trim_end_matches('%').trim().parse().unwrap_or(0);
             let product = percent * i64::from(replicas);
             let value = if round_up {
-                (product + 99) / 100
+                (product + 99).div_euclid(100)
             } else {
-                product / 100
+                product.div_euclid(100)
             };
             i32::try_from(value).unwrap_or(i32::MAX)
         }
     }
 }
 
-/// Counts in a basic (no traffic routing) canary.
+/// Resolved maxSurge and maxUnavailable (Argo's MaxSurge/MaxUnavailable over resolveFenceposts):
+/// when both resolve to 0 maxUnavailable becomes 1, so that a rollout can always make progress
+/// (replicas 5 with maxSurge 0 % and maxUnavailable 10 % would otherwise never move), and
+/// maxUnavailable never exceeds the replicas.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BasicCounts {
-    pub canary: i32,
-    pub stable: i32,
+pub struct Fenceposts {
+    pub max_surge: i32,
+    pub max_unavailable: i32,
 }
 
-/// Current state of the ReplicaSets a basic canary moves between.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct BasicState {
-    pub canary_spec: i32,
-    pub canary_available: i32,
-    pub stable_spec: i32,
-    pub stable_available: i32,
-    /// ReplicaSets that are neither canary nor stable (their pods count against the budgets).
-    pub others_spec: i32,
-    pub others_available: i32,
-}
-
-/// Basic canary: split `replicas` by weight (nearest integer, ties up, Argo's
-/// approximateWeightedCanaryStableReplicaCounts) and move toward it within the maxSurge budget
-/// for scale-ups and the maxUnavailable budget for scale-downs.
-pub fn basic_canary(
+pub fn fenceposts(
+    max_surge: Option<&IntOrString>,
+    max_unavailable: Option<&IntOrString>,
     replicas: i32,
-    weight: i32,
-    max_surge: i32,
-    max_unavailable: i32,
-    state: BasicState,
-) -> BasicCounts {
-    let (want_canary, want_stable) = weighted_split(replicas, weight);
-    let mut canary = state.canary_spec;
-    let mut stable = state.stable_spec;
-
-    let mut scale_up = replicas + max_surge - (canary + stable + state.others_spec);
-    if scale_up > 0 && canary < want_canary {
-        let step = (want_canary - canary).min(scale_up);
-        canary += step;
-        scale_up -= step;
+) -> Fenceposts {
+    let default = IntOrString::String(DEFAULT_FENCEPOST.into());
+    let surge = scaled(max_surge.unwrap_or(&default), replicas, true);
+    let mut unavailable = scaled(max_unavailable.unwrap_or(&default), replicas, false);
+    if surge == 0 && unavailable == 0 {
+        unavailable = 1;
     }
-    if scale_up > 0 && stable < want_stable {
-        stable += (want_stable - stable).min(scale_up);
+    Fenceposts {
+        max_surge: surge,
+        max_unavailable: if replicas == 0 {
+            0
+        } else {
+            unavailable.min(replicas)
+        },
     }
-
-    let available = state.canary_available + state.stable_available + state.others_available;
-    let mut scale_down = available - (replicas - max_unavailable);
-    // Old ReplicaSets drain first (the caller scales them to zero); their available pods use the budget.
-    scale_down -= state.others_available.min(scale_down.max(0));
-    if scale_down > 0 && stable > want_stable {
-        let step = (stable - want_stable).min(scale_down);
-        stable -= step;
-        scale_down -= step;
-    }
-    if scale_down > 0 && canary > want_canary {
-        canary -= (canary - want_canary).min(scale_down);
-    }
-    BasicCounts { canary, stable }
 }
 
-pub fn weighted_split(replicas: i32, weight: i32) -> (i32, i32) {
-    let exact = f64::from(replicas) * f64::from(weight.clamp(0, 100)) / 100.0;
-    let canary = if exact.fract() >= 0.5 {
-        exact.ceil()
-    } else {
-        exact.floor()
-    } as i32;
-    // A non-zero weight always gets a pod and a non-100 weight always keeps one stable pod,
-    // as in Argo, when there is more than one replica.
-    let canary = if weight > 0 && canary == 0 && replicas > 0 {
-        1
-    } else if weight < 100 && canary == replicas && replicas > 1 {
-        replicas - 1
-    } else {
-        canary
+/// Canary replicas for a traffic weight: `ceil(weight * replicas / 100)` (trafficWeightToReplicas).
+pub fn weight_to_replicas(weight: i32, replicas: i32) -> i32 {
+    let product = i64::from(weight.max(0)) * i64::from(replicas.max(0));
+    i32::try_from((product + 99) / 100).unwrap_or(i32::MAX)
+}
+
+/// Canary and stable counts with traffic routing (CalculateReplicaCountsForTrafficRoutedCanary
+/// without dynamicStableScale, which Weir rejects): the stable stays at 100 %, the canary follows
+/// setCanaryScale or the weight, at least minPodsPerReplicaSet when not zero.
+pub fn traffic_routed_counts(
+    replicas: i32,
+    target: CanaryTarget,
+    min_pods_per_replica_set: Option<i32>,
+) -> (i32, i32) {
+    let canary = match target {
+        CanaryTarget::Replicas(r) => r,
+        CanaryTarget::Weight(w) => {
+            let canary = weight_to_replicas(w, replicas);
+            match min_pods_per_replica_set {
+                Some(min) if canary > 0 => canary.max(min),
+                _ => canary,
+            }
+        }
     };
-    (canary, replicas - canary)
+    (canary, replicas)
+}
+
+/// Argo's approximateWeightedCanaryStableReplicaCounts: the canary/stable split closest to the
+/// weight, allowed to use one surge replica (so replicas 1, weight 50, maxSurge 1 gives 1 + 1),
+/// never zero pods on either side for a weight of 1–99 when there are two or more pods.
+pub fn weighted_split(replicas: i32, weight: i32, max_surge: i32) -> (i32, i32) {
+    if replicas == 0 {
+        return (0, 0);
+    }
+    // The float expressions are Argo's, so that rounding ties resolve the same way.
+    let exact = f64::from(replicas * weight) / 100.0;
+    let ceil = exact.ceil() as i32;
+    let floor = exact.floor() as i32;
+    let tied = |total: i32| (f64::from(total) * (f64::from(weight) / 100.0)).fract() == 0.5;
+    let zero_allowed = weight == 100 || weight == 0 || (replicas == 1 && max_surge == 0);
+    // Candidates in Argo's order; the first of equally close ones wins.
+    let mut options: Vec<(i32, i32)> = Vec::with_capacity(4);
+    if ceil < replicas || zero_allowed {
+        options.push((ceil, replicas));
+    }
+    if !tied(replicas) && (floor != 0 || zero_allowed) {
+        options.push((floor, replicas));
+    }
+    if max_surge > 0 {
+        options.push((ceil, replicas + 1));
+        if !tied(replicas + 1) && (floor != 0 || zero_allowed) {
+            options.push((floor, replicas + 1));
+        }
+    }
+    let delta = |(canary, total): (i32, i32)| {
+        (f64::from(canary * 100) / f64::from(total) - f64::from(weight)).abs()
+    };
+    let mut best = match options.first() {
+        Some(first) => *first,
+        None => return (0, replicas),
+    };
+    for option in options.iter().skip(1) {
+        if delta(*option) < delta(best) {
+            best = *option;
+        }
+    }
+    (best.0, best.1 - best.0)
+}
+
+/// Inputs of the basic (no traffic routing) canary.
+#[derive(Debug, Clone, Default)]
+pub struct BasicInputs {
+    pub replicas: i32,
+    /// The weight the current step asks for (see `canary_target`).
+    pub weight: i32,
+    pub fenceposts: Option<Fenceposts>,
+    pub new_rs: Option<RsCounts>,
+    /// `None` when there is no stable ReplicaSet or it is the new one.
+    pub stable_rs: Option<RsCounts>,
+    /// Every other ReplicaSet of the Rollout.
+    pub older: Vec<RsCounts>,
+}
+
+/// Counts for the next reconcile of a basic canary (CalculateReplicaCountsForBasicCanary):
+/// scale up within maxSurge, stable before canary; scale down within maxUnavailable only once
+/// older ReplicaSets are empty, ignoring the availability of the side that is growing (so
+/// crash-looping stable pods do not block the canary) and never breaking either fencepost.
+pub fn basic_counts(input: &BasicInputs) -> (i32, i32) {
+    let replicas = input.replicas;
+    let Fenceposts {
+        max_surge,
+        max_unavailable,
+    } = input
+        .fenceposts
+        .unwrap_or_else(|| fenceposts(None, None, replicas));
+    let (mut want_new, mut want_stable) = weighted_split(replicas, input.weight, max_surge);
+    let mut new_count = input.new_rs.map_or(0, |rs| rs.spec);
+    let mut stable_count = input.stable_rs.map_or(0, |rs| rs.spec);
+    if input.stable_rs.is_none() {
+        // Without a stable ReplicaSet the steps do not apply: the new one goes to 100 %.
+        want_new = replicas;
+        want_stable = 0;
+    }
+    let max_total = replicas + max_surge;
+    let older_spec: i32 = input.older.iter().map(|rs| rs.spec).sum();
+    let mut scale_up = max_total - (older_spec + new_count + stable_count);
+
+    if let Some(stable) = input.stable_rs
+        && stable.spec < want_stable
+        && scale_up > 0
+    {
+        stable_count = (stable.spec + scale_up).min(want_stable);
+        scale_up -= stable_count - stable.spec;
+    }
+    if let Some(new) = input.new_rs
+        && new.spec < want_new
+        && scale_up > 0
+    {
+        new_count = (new.spec + scale_up).min(want_new);
+    }
+    if older_spec > 0 {
+        // Older ReplicaSets drain before the new or stable one gives up a pod.
+        return (new_count, stable_count);
+    }
+
+    let min_available = replicas - max_unavailable;
+    let increasing = input.new_rs.is_none_or(|rs| want_new >= rs.spec);
+    let scalable =
+        scale_down_basis(input.new_rs, !increasing) + scale_down_basis(input.stable_rs, increasing);
+    if scalable <= min_available {
+        return (new_count, stable_count);
+    }
+    let scale_down = scalable - min_available;
+    if !increasing {
+        // Shrinking the canary (lower weight, abort): its availability is not counted.
+        new_count = drain(input.new_rs, want_new, scale_down, new_count);
+        let (new_count, stable_count) = within_limits(
+            input.new_rs,
+            input.stable_rs,
+            new_count,
+            stable_count,
+            max_total,
+            min_available,
+        );
+        (new_count, stable_count)
+    } else if input.stable_rs.is_some() {
+        stable_count = drain(input.stable_rs, want_stable, scale_down, stable_count);
+        let (stable_count, new_count) = within_limits(
+            input.stable_rs,
+            input.new_rs,
+            stable_count,
+            new_count,
+            max_total,
+            min_available,
+        );
+        (new_count, stable_count)
+    } else {
+        (new_count, stable_count)
+    }
+}
+
+/// How many of a ReplicaSet's pods count toward a scale-down (GetReplicasForScaleDown): its
+/// spec when it is shrinking anyway or when its availability is ignored, else its available
+/// pods (so pods that are not up are not counted as capacity).
+pub(crate) fn scale_down_basis(rs: Option<RsCounts>, ignore_availability: bool) -> i32 {
+    match rs {
+        None => 0,
+        Some(rs) if rs.spec < rs.available || ignore_availability => rs.spec,
+        Some(rs) => rs.available,
+    }
+}
+
+/// The side that shrinks: toward its target by at most `scale_down`.
+fn drain(rs: Option<RsCounts>, want: i32, scale_down: i32, count: i32) -> i32 {
+    match rs {
+        Some(rs) if rs.spec > want => want.max(rs.spec - scale_down),
+        _ => count,
+    }
+}
+
+/// Keeps the pair within maxSurge and maxUnavailable after a drain (adjustReplicaWithinLimits):
+/// the other side gives back what exceeds the surge, but not pods needed for availability; what
+/// is still over then comes off the drained side.
+fn within_limits(
+    drained: Option<RsCounts>,
+    adjusted: Option<RsCounts>,
+    mut drained_count: i32,
+    mut adjusted_count: i32,
+    max_total: i32,
+    min_available: i32,
+) -> (i32, i32) {
+    let Some(adjusted_rs) = adjusted else {
+        return (drained_count, adjusted_count);
+    };
+    let over = (adjusted_count + drained_count - max_total).max(0);
+    let mut available = drained.map_or(0, |rs| rs.available.min(drained_count));
+    adjusted_count -= over;
+    available += adjusted_rs.available.min(adjusted_count);
+    let lost = (adjusted_rs.available - adjusted_count).max(0);
+    let short = (min_available - available).max(0);
+    adjusted_count += lost.min(short);
+    let over = (adjusted_count + drained_count - max_total).max(0);
+    drained_count -= over;
+    (drained_count, adjusted_count)
+}
+
+/// Whether a step's counts are reached (AtDesiredReplicaCountsForCanary): every desired canary
+/// pod is available, every desired stable pod exists, and (basic canary only, where their pods
+/// take traffic) no older ReplicaSet has an available pod. `desired` is what `basic_counts` or
+/// `traffic_routed_counts` returns for the current state.
+pub fn at_desired(
+    desired: (i32, i32),
+    new_rs: Option<RsCounts>,
+    stable_rs: Option<RsCounts>,
+    older_available: Option<i32>,
+) -> bool {
+    let (want_new, want_stable) = desired;
+    new_rs.is_some_and(|rs| rs.spec == want_new && rs.available == want_new)
+        && stable_rs.is_some_and(|rs| rs.spec == want_stable && rs.created == want_stable)
+        && older_available.is_none_or(|a| a == 0)
+}
+
+/// New `spec.replicas` for the older ReplicaSets of a basic canary (scaleDownOldReplicaSetsForCanary
+/// after cleanupUnhealthyReplicas), in the order given (newest revision first): pods that are not
+/// available go at once, since removing them costs no availability; then available pods go while
+/// every ReplicaSet's available pods stay above `replicas - maxUnavailable`. Their pods take
+/// traffic through the Service, so they all drain to zero in the end.
+pub fn drain_older(
+    replicas: i32,
+    max_unavailable: i32,
+    available_in_all: i32,
+    older: &[RsCounts],
+) -> Vec<i32> {
+    let mut budget = available_in_all - (replicas - max_unavailable);
+    older
+        .iter()
+        .map(|rs| {
+            let healthy = rs.spec.min(rs.available.max(0));
+            if healthy == 0 || budget <= 0 {
+                return healthy;
+            }
+            let after = (healthy - budget).max(0);
+            budget -= healthy - after;
+            after
+        })
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn int(v: i32) -> IntOrString {
+        IntOrString::Int(v)
+    }
+    fn pct(v: &str) -> IntOrString {
+        IntOrString::String(v.into())
+    }
+
+    #[test]
+    fn fenceposts_round_and_never_both_zero() {
+        // (maxSurge, maxUnavailable, replicas) → (surge, unavailable)
+        let cases = [
+            (None, None, 10, (3, 2)),
+            (Some(int(1)), Some(int(0)), 10, (1, 0)),
+            (Some(pct("10%")), Some(pct("10%")), 5, (1, 0)),
+            (Some(pct("0%")), Some(pct("10%")), 5, (0, 1)),
+            (Some(pct("0%")), Some(pct("0%")), 10, (0, 1)),
+            (Some(int(0)), Some(int(20)), 10, (0, 10)),
+            (Some(int(0)), Some(int(0)), 0, (0, 0)),
+        ];
+        for (surge, unavailable, replicas, (want_surge, want_unavailable)) in cases {
+            assert_eq!(
+                fenceposts(surge.as_ref(), unavailable.as_ref(), replicas),
+                Fenceposts {
+                    max_surge: want_surge,
+                    max_unavailable: want_unavailable
+                },
+                "{surge:?} {unavailable:?} of {replicas}"
+            );
+        }
+    }
 
     #[test]
     fn weight_to_replicas_rounds_up() {
@@ -143,6 +432,7 @@ mod tests {
             (100, 10, 10),
             (33, 3, 1),
             (50, 1, 1),
+            (200, 4, 8),
         ];
         for (weight, replicas, want) in cases {
             assert_eq!(
@@ -154,111 +444,68 @@ mod tests {
     }
 
     #[test]
-    fn set_canary_scale_overrides_weight() {
-        let replicas = |r| SetCanaryScale {
-            replicas: Some(r),
-            ..Default::default()
-        };
-        let weight = |w| SetCanaryScale {
-            weight: Some(w),
-            ..Default::default()
-        };
-        let cases: [(Option<SetCanaryScale>, Option<i32>, i32); 5] = [
-            (None, None, 2),
-            (Some(replicas(5)), None, 5),
-            (Some(weight(50)), None, 5),
-            (None, Some(3), 3),
-            (Some(replicas(0)), Some(3), 0),
+    fn older_replica_sets_drain_within_max_unavailable() {
+        // (replicas, maxUnavailable, available in all, older) → new counts
+        type Case = (i32, i32, i32, Vec<RsCounts>, Vec<i32>);
+        let cases: [Case; 4] = [
+            // Enough new/stable pods up: everything older goes.
+            (
+                10,
+                1,
+                13,
+                vec![RsCounts {
+                    spec: 3,
+                    available: 3,
+                    created: 3,
+                }],
+                vec![0],
+            ),
+            // Only one pod of slack: one pod goes.
+            (
+                10,
+                1,
+                10,
+                vec![RsCounts {
+                    spec: 3,
+                    available: 3,
+                    created: 3,
+                }],
+                vec![2],
+            ),
+            // Crash-looping pods go without using the budget.
+            (
+                10,
+                0,
+                10,
+                vec![RsCounts {
+                    spec: 3,
+                    available: 0,
+                    created: 3,
+                }],
+                vec![0],
+            ),
+            // Newest first: the budget is spent in order.
+            (
+                4,
+                0,
+                6,
+                vec![
+                    RsCounts {
+                        spec: 1,
+                        available: 1,
+                        created: 1,
+                    },
+                    RsCounts {
+                        spec: 2,
+                        available: 2,
+                        created: 2,
+                    },
+                ],
+                vec![0, 1],
+            ),
         ];
-        for (scale, min_pods, want) in cases {
-            assert_eq!(
-                traffic_routed_canary(10, 20, scale.as_ref(), min_pods),
-                want,
-                "{scale:?} {min_pods:?}"
-            );
+        for (replicas, unavailable, all, older, want) in cases {
+            assert_eq!(drain_older(replicas, unavailable, all, &older), want);
         }
-    }
-
-    #[test]
-    fn surge_and_unavailable_resolution() {
-        assert_eq!(resolve_int_or_percent(None, 10, true), 3);
-        assert_eq!(resolve_int_or_percent(None, 10, false), 2);
-        assert_eq!(
-            resolve_int_or_percent(Some(&IntOrString::Int(1)), 10, true),
-            1
-        );
-        assert_eq!(
-            resolve_int_or_percent(Some(&IntOrString::String("10%".into())), 5, true),
-            1
-        );
-        assert_eq!(
-            resolve_int_or_percent(Some(&IntOrString::String("10%".into())), 5, false),
-            0
-        );
-    }
-
-    #[test]
-    fn basic_canary_moves_within_budgets() {
-        let start = BasicState {
-            stable_spec: 10,
-            stable_available: 10,
-            ..Default::default()
-        };
-        // 20% of 10, surge 3, unavailable 2: both moves fit the budgets in one step.
-        assert_eq!(
-            basic_canary(10, 20, 3, 2, start),
-            BasicCounts {
-                canary: 2,
-                stable: 8
-            }
-        );
-        // Surge 1: only one canary pod can be added; unavailable 0: nothing may go down.
-        assert_eq!(
-            basic_canary(10, 20, 1, 0, start),
-            BasicCounts {
-                canary: 1,
-                stable: 10
-            }
-        );
-        // Canary pods not yet available: stable may not drop below replicas - maxUnavailable.
-        let unready = BasicState {
-            canary_spec: 2,
-            canary_available: 0,
-            ..start
-        };
-        assert_eq!(
-            basic_canary(10, 20, 3, 1, unready),
-            BasicCounts {
-                canary: 2,
-                stable: 9
-            }
-        );
-        // Abort (weight 0) with no spare availability: stable comes back before the canary drains.
-        let aborting = BasicState {
-            canary_spec: 2,
-            canary_available: 2,
-            stable_spec: 8,
-            stable_available: 8,
-            ..Default::default()
-        };
-        assert_eq!(
-            basic_canary(10, 0, 3, 0, aborting),
-            BasicCounts {
-                canary: 2,
-                stable: 10
-            }
-        );
-        let restored = BasicState {
-            stable_spec: 10,
-            stable_available: 10,
-            ..aborting
-        };
-        assert_eq!(
-            basic_canary(10, 0, 3, 0, restored),
-            BasicCounts {
-                canary: 0,
-                stable: 10
-            }
-        );
     }
 }

@@ -4,7 +4,6 @@
 
 use super::canary::Context;
 use super::plan::{EventType, Plan};
-use super::replicas::resolve_int_or_percent;
 use crate::api::pod::PodSummary;
 use std::time::Duration;
 
@@ -61,8 +60,7 @@ pub fn plan_restart(ctx: &Context, plan: &mut Plan) {
         }
     };
     old.sort_by_key(|p| (rank(p), p.metadata.name.clone()));
-    let max_unavailable =
-        resolve_int_or_percent(ctx.canary.max_unavailable.as_ref(), ctx.replicas, false).max(1);
+    let max_unavailable = ctx.fenceposts().max_unavailable.max(1);
     let unavailable = i32::try_from(pods.iter().filter(|p| !p.ready).count()).unwrap_or(i32::MAX);
     let budget = usize::try_from(max_unavailable - unavailable).unwrap_or(0);
     if budget == 0 {

@@ -9,7 +9,6 @@ use super::conditions::{
 };
 use super::observed::{available, current, ready};
 use super::plan::{EventType, Plan};
-use super::replicas::resolve_int_or_percent;
 use crate::api::limits::{STATUS_MESSAGE_LIMIT, truncate};
 use crate::api::rollout::RolloutStatus;
 use jiff::SignedDuration;
@@ -38,6 +37,7 @@ pub fn finish(ctx: &Context, plan: &mut Plan, revision: i64, previous: Option<&R
             .join(",")
     });
     if let Some(previous) = previous {
+        pause_status(previous, st);
         progress_condition(ctx, plan, previous, revision);
     }
     let st = &mut plan.status;
@@ -65,8 +65,7 @@ pub fn finish(ctx: &Context, plan: &mut Plan, revision: i64, previous: Option<&R
             false,
         );
     }
-    let max_unavailable =
-        resolve_int_or_percent(ctx.canary.max_unavailable.as_ref(), ctx.replicas, false);
+    let max_unavailable = ctx.fenceposts().max_unavailable;
     if st.available_replicas.unwrap_or(0) >= ctx.replicas - max_unavailable {
         conditions::set(
             st,
@@ -138,6 +137,31 @@ pub fn finish(ctx: &Context, plan: &mut Plan, revision: i64, previous: Option<&R
     }
     st.phase = Some(phase.to_string());
     st.message = Some(truncate(&message, STATUS_MESSAGE_LIMIT).into_owned());
+}
+
+/// Argo's `CalculatePauseStatus`: `controllerPause` is recomputed from the status as it was
+/// read, never carried over on its own. It stays true only while pause conditions remain, so a
+/// user who clears them together with the step (skip-current-step) leaves no stale "resumed"
+/// for the next pause step to find. An abort or a full promotion drops every pause condition.
+fn pause_status(read: &RolloutStatus, st: &mut RolloutStatus) {
+    let dropped = st.abort == Some(true) || read.promote_full == Some(true);
+    let remaining = st
+        .pause_conditions
+        .take()
+        .filter(|c| !c.is_empty() && !dropped);
+    let Some(remaining) = remaining else {
+        st.controller_pause = None;
+        return;
+    };
+    let added = remaining.iter().any(|c| {
+        !read
+            .pause_conditions
+            .iter()
+            .flatten()
+            .any(|r| r.reason == c.reason)
+    });
+    st.controller_pause = (added || read.controller_pause == Some(true)).then_some(true);
+    st.pause_conditions = Some(remaining);
 }
 
 /// Progressing: aborted and timed-out states stick; a paused rollout does not count toward

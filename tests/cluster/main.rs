@@ -15,6 +15,7 @@ mod git_server;
 #[path = "../support/mod.rs"]
 mod support;
 
+mod actions;
 mod analysis;
 mod cli;
 mod discover;
@@ -24,6 +25,7 @@ mod process;
 mod rbac;
 mod restarts;
 mod scenarios;
+mod takeover;
 
 use libtest_mimic::{Arguments, Failed, Trial};
 use std::future::Future;
@@ -122,6 +124,7 @@ fn main() {
     let args = Arguments::from_args();
     let suites = [
         ("scenarios", scenarios::tests()),
+        ("actions", actions::tests()),
         ("analysis", analysis::tests()),
         ("gitrevert", gitrevert::tests()),
         ("failures", failures::tests()),
@@ -130,6 +133,7 @@ fn main() {
         ("process", process::tests()),
         ("discover", discover::tests()),
         ("rbac", rbac::tests()),
+        ("takeover", takeover::tests()),
     ];
     let all: Vec<Trial> = suites
         .into_iter()

@@ -622,6 +622,57 @@ fn invalid_specs_touch_nothing_and_recover() {
     }
 }
 
+/// Argo's createInvalidRolloutCondition: `The Rollout "<name>" is invalid: <first error>`, and a
+/// new condition (both times new) when that error changes. The Event lists every error.
+#[test]
+fn invalid_spec_condition_names_the_first_error() {
+    let healthy = healthy_host(steps());
+    let mut rollout = healthy.rollout.clone();
+    rollout.spec.strategy.canary.as_mut().unwrap().steps = Some(vec![weight(110), weight(120)]);
+    let p = plan(&rollout, &healthy.observed, t(100));
+    let condition = conditions::get(&p.status, "InvalidSpec").expect("InvalidSpec");
+    let first = "The Rollout \"web\" is invalid: spec.strategy.canary.steps[0].setWeight: Invalid value: 110: ";
+    assert!(
+        condition.message.starts_with(first),
+        "{}",
+        condition.message
+    );
+    assert!(
+        !condition.message.contains("steps[1]"),
+        "{}",
+        condition.message
+    );
+    assert_eq!(
+        p.status.message.as_deref(),
+        Some(format!("InvalidSpec: {}", condition.message).as_str())
+    );
+    let event = p.events.iter().find(|e| e.reason == "InvalidSpec").unwrap();
+    assert!(event.message.starts_with(first), "{}", event.message);
+    assert!(
+        event.message.contains("steps[1].setWeight"),
+        "{}",
+        event.message
+    );
+
+    // The first error fixed: the condition names the next one, as a new condition.
+    rollout.status = Some(p.status.clone());
+    rollout.spec.strategy.canary.as_mut().unwrap().steps = Some(vec![weight(10), weight(120)]);
+    let p = plan(&rollout, &healthy.observed, t(200));
+    let condition = conditions::get(&p.status, "InvalidSpec").expect("InvalidSpec");
+    assert!(
+        condition
+            .message
+            .starts_with("The Rollout \"web\" is invalid: spec.strategy.canary.steps[1].setWeight"),
+        "{}",
+        condition.message
+    );
+    assert_eq!(
+        condition.last_transition_time.as_ref().map(|t| t.0),
+        Some(t(200))
+    );
+    assert_eq!(p.events.len(), 1);
+}
+
 fn pod(name: &str, hash_of_image: &str, created: i64, ready: bool) -> crate::api::pod::PodSummary {
     serde_json::from_value(serde_json::json!({
         "metadata": {"name": name, "namespace": NS, "creationTimestamp": t(created).to_string(),
