@@ -291,14 +291,10 @@ fn lint_accepts_the_seed_manifests_weir_runs() {
         "seed-004/kustomization.yaml",
         "quick/rollout-nodejs-app.yaml",
     ] {
-        let mut out = Vec::new();
-        let result = lint::lint_file(&examples(file), &mut out);
-        assert!(
-            result.is_ok(),
-            "{file}: {result:?}\n{}",
-            String::from_utf8_lossy(&out)
-        );
-        assert!(out.is_empty(), "{file}: {}", String::from_utf8_lossy(&out));
+        let text = std::fs::read_to_string(examples(file)).unwrap();
+        let checked = lint::lint_text(&text);
+        assert!(checked.findings.is_empty(), "{file}: {checked:#?}");
+        assert!(checked.objects > 0, "{file}: nothing checked");
     }
 }
 
@@ -306,19 +302,20 @@ fn lint_accepts_the_seed_manifests_weir_runs() {
 fn lint_rejects_seed_002_my_app_naming_the_selector() {
     let path = examples("seed-002/rollout-my-app.yaml");
     let mut out = Vec::new();
-    let error = lint::lint_file(&path, &mut out).unwrap_err();
+    let error = lint::run(std::slice::from_ref(&path), false, &mut &b""[..], &mut out).unwrap_err();
     let printed = String::from_utf8(out).unwrap();
     assert_eq!(
         printed,
         format!(
-            "{}: document 1 (Rollout my-app): spec.selector: Required value: add spec.selector.matchLabels matching spec.template.metadata.labels\n",
+            "{}:7: Rollout my-app: spec.selector: Required value: add spec.selector.matchLabels matching spec.template.metadata.labels\n",
             path.display()
         )
     );
     assert_eq!(
         error.to_string(),
-        format!("{}: 1 error(s) found", path.display())
+        format!("1 object in 1 file, 1 problem: {} (1)", path.display())
     );
+    assert_eq!(error.exit_code(), 1);
 }
 
 #[test]
@@ -354,15 +351,16 @@ spec:
     provider: {web: {url: "http://x"}}
 "#;
     let lines: Vec<String> = lint::lint_text(text)
+        .findings
         .iter()
-        .map(ToString::to_string)
+        .map(|f| format!("{}: {f}", f.line))
         .collect();
     let expect = [
-        "document 1 (Rollout web): spec.template.spec.containers[0].imagePullPolicyy: unknown field",
-        "document 1 (Rollout web): spec.selector: Invalid value: selector does not match template labels",
-        "document 1 (Rollout web): spec.strategy.blueGreen: the blue-green strategy is not supported by Weir",
-        "document 2 (AnalysisTemplate rate): spec.metrics[0].successCondition:",
-        "document 3 (AnalysisTemplate web-check): spec.metrics[0].provider.web: the web provider is not supported by Weir",
+        "10: Rollout web: spec.template.spec.containers[0].imagePullPolicyy: unknown field",
+        "7: Rollout web: spec.selector: Invalid value: selector does not match template labels",
+        "12: Rollout web: spec.strategy.blueGreen: the blue-green strategy is not supported by Weir",
+        "20: AnalysisTemplate rate: spec.metrics[0].successCondition:",
+        "29: AnalysisTemplate web-check: spec.metrics[0].provider.web: the web provider is not supported by Weir",
     ];
     for want in expect {
         assert!(

@@ -42,11 +42,14 @@ fn update_in_progress(rollout: &Rollout) -> bool {
 /// Plain promote resumes a manual pause (`spec.paused`) and leaves a pause step by clearing
 /// `status.pauseConditions`; at a step that is not paused (an analysis in progress, or a weight
 /// still waiting for pods) it skips that step with `currentStepIndex + 1`. `--full` sets
-/// `status.promoteFull` (and resumes a manual pause), which skips every remaining step.
+/// `status.promoteFull` (and resumes a manual pause), which skips every remaining step, also of
+/// an aborted update.
 pub fn promote_patches(rollout: &Rollout, full: bool) -> std::result::Result<Patches, String> {
     let name = name_of(rollout);
     let status = info::status(rollout);
-    if status.abort == Some(true) {
+    // `--full` also promotes an aborted update (the controller lifts the abort, as Argo's does
+    // for `promoteFull`); a plain promote of an aborted one has no step to leave.
+    if status.abort == Some(true) && !full {
         return Err(format!(
             "rollout '{name}' is aborted: promote does not apply; `kubectl weir retry rollout {name}` resumes the update"
         ));
@@ -459,8 +462,15 @@ mod tests {
         assert!(error.contains("already fully promoted"), "{error}");
         let mut aborted = mid_update(0);
         aborted.abort = Some(true);
-        let error = promote_patches(&rollout(false, aborted), false).unwrap_err();
+        let error = promote_patches(&rollout(false, aborted.clone()), false).unwrap_err();
         assert!(error.contains("retry rollout web"), "{error}");
+        assert_eq!(
+            promote_patches(&rollout(false, aborted), true),
+            Ok(Patches {
+                spec: None,
+                status: Some(json!({"status": {"promoteFull": true}})),
+            })
+        );
     }
 
     #[test]

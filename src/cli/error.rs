@@ -1,7 +1,8 @@
 //! Every way a `kubectl weir` command fails. The binary prints `Error: <message>` on stderr and
-//! exits with 1, as Argo's plugin does, so messages are written for people reading a terminal
+//! exits with [`CliError::exit_code`], so messages are written for people reading a terminal
 //! or a CI log.
 
+use super::lint::Summary;
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
@@ -33,7 +34,8 @@ pub enum CliError {
     #[error("cannot load the kubeconfig: {0}")]
     Config(String),
 
-    #[error("{}: {source}", path.display())]
+    /// A manifest given to `lint -f` that exists but cannot be read.
+    #[error("cannot read {}: {source}", path.display())]
     Io {
         path: PathBuf,
         source: std::io::Error,
@@ -44,8 +46,26 @@ pub enum CliError {
     Output(#[from] std::io::Error),
 
     /// The individual findings were already printed; this is the summary line.
-    #[error("{file}: {errors} error(s) found")]
-    Lint { file: String, errors: usize },
+    #[error("{0}")]
+    Lint(Summary),
+}
+
+impl CliError {
+    /// 1 when the command ran and found something wrong (as Argo's plugin does), 2 when it
+    /// could not run as asked (a bad flag value, an unreadable input), as clap exits for a bad
+    /// command line: CI scripts tell "the manifests are wrong" from "the job is wrong".
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Usage(_) | CliError::Io { .. } => 2,
+            _ => 1,
+        }
+    }
+
+    /// The reader of stdout went away (`| head`): there is nobody left to tell, so the binary
+    /// exits quietly with 0, as `ls | head` does.
+    pub fn is_closed_output(&self) -> bool {
+        matches!(self, CliError::Output(e) if e.kind() == std::io::ErrorKind::BrokenPipe)
+    }
 }
 
 impl From<kube::Error> for CliError {

@@ -33,7 +33,8 @@ use std::time::Duration;
 #[derive(Debug, Parser)]
 #[command(
     name = "kubectl-weir",
-    bin_name = "kubectl-weir",
+    // kubectl runs the plugin as `kubectl weir`, so that is what usage lines tell people to type.
+    bin_name = "kubectl weir",
     version,
     about = "Manage Weir (Argo Rollouts-compatible) rollouts: kubectl weir <command>"
 )]
@@ -109,11 +110,20 @@ pub enum Command {
         #[arg(short = 't', long, value_name = "DURATION", default_value = "0")]
         timeout: String,
     },
-    /// Check Rollout and AnalysisTemplate manifests offline
+    /// Check Rollout and AnalysisTemplate manifests offline; exits 0 when clean, 1 on problems, 2 when an input cannot be read
     Lint {
-        /// Manifest file(s) to check
-        #[arg(short = 'f', long = "filename", required = true)]
+        /// A manifest file, a directory of .yaml/.yml/.json files, or - for standard input; repeat or separate with commas
+        #[arg(
+            short = 'f',
+            long = "filename",
+            required = true,
+            value_delimiter = ',',
+            value_name = "FILE"
+        )]
         files: Vec<PathBuf>,
+        /// Also read the subdirectories of the directories given with -f
+        #[arg(short = 'R', long)]
+        recursive: bool,
     },
     /// Print the plugin version
     Version {
@@ -121,7 +131,7 @@ pub enum Command {
         #[arg(long)]
         short: bool,
     },
-    /// Print a shell completion script
+    /// Print a shell completion script for kubectl-weir; `kubectl weir <TAB>` is completed by kubectl_complete-weir
     Completion { shell: clap_complete::Shell },
 }
 
@@ -216,6 +226,29 @@ pub fn version(short: bool) -> String {
     }
 }
 
+/// What the completion scripts start with: how to install them, and how `kubectl weir` (rather
+/// than `kubectl-weir`) gets completed. Every shell clap writes for reads `#` as a comment.
+const COMPLETION_HEADER: &str = "\
+# Shell completion for kubectl-weir, Weir's kubectl plugin.
+#
+# `kubectl weir <TAB>` is completed by kubectl itself (1.26 and later): it runs the executable
+# kubectl_complete-weir, shipped next to kubectl-weir. Put both on PATH and load kubectl's
+# completion, e.g. for bash: source <(kubectl completion bash)
+#
+# This script completes the plugin typed under its own name (kubectl-weir <TAB>). Load it from
+# your shell's startup file, e.g. for bash: source <(kubectl weir completion bash)
+
+";
+
+/// The completion script for `shell`, built in memory and written with one write, so that a
+/// reader that goes away (`| head`) is an error to handle rather than a panic in clap_complete.
+pub fn completion_script(shell: clap_complete::Shell) -> Vec<u8> {
+    let mut script = COMPLETION_HEADER.as_bytes().to_vec();
+    // The functions the script defines are named after the executable, which has no space.
+    clap_complete::generate(shell, &mut Cli::command(), "kubectl-weir", &mut script);
+    script
+}
+
 /// The client, the namespace, and the Rollouts of that namespace.
 struct Target {
     client: ::kube::Client,
@@ -244,18 +277,11 @@ pub async fn run(cli: Cli) -> Result<()> {
             return Ok(());
         }
         Command::Completion { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "kubectl-weir", out);
+            out.write_all(&completion_script(shell))?;
             return Ok(());
         }
-        Command::Lint { files } => {
-            // Every file is checked before failing, so one run shows all findings.
-            let mut failure = None;
-            for file in &files {
-                if let Err(e) = lint::lint_file(file, out) {
-                    failure.get_or_insert(e);
-                }
-            }
-            return failure.map_or(Ok(()), Err);
+        Command::Lint { files, recursive } => {
+            return lint::run(&files, recursive, &mut std::io::stdin().lock(), out);
         }
         Command::Get { what } => {
             let t = connect(flags).await?;
