@@ -165,15 +165,22 @@ impl Writer<'_> {
             }
         }
         let runs: Api<AnalysisRun> = Api::namespaced(self.client.clone(), &namespace);
+        // As Argo: a run carries its Rollout's instance id, so the same controller measures it.
+        let instance_id = rollout.labels().get(super::INSTANCE_ID_LABEL);
         for run in &plan.create_analysis_runs {
             let name = run.name_any();
+            let mut run = run.clone();
+            if let Some(id) = instance_id {
+                run.labels_mut()
+                    .insert(super::INSTANCE_ID_LABEL.to_string(), id.clone());
+            }
             match runs
                 .create(
                     &PostParams {
                         field_manager: Some(MANAGER.into()),
                         ..Default::default()
                     },
-                    run,
+                    &run,
                 )
                 .await
             {

@@ -16,7 +16,10 @@ pub mod metrics;
 pub mod observe;
 pub mod process;
 pub mod server;
+pub mod startup;
 mod watches;
+
+pub use watches::{INSTANCE_ID_LABEL, check_instance_id};
 
 use crate::analysis::assess::{ERROR, FAILED};
 use crate::api::analysis::{AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate};
@@ -35,6 +38,7 @@ use failures::{Attempts, Failures};
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::Service;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::events::Reporter;
 use kube::runtime::reflector::{self, ObjectRef, Store, reflector};
@@ -65,6 +69,13 @@ pub struct Config {
     pub namespace: Option<String>,
     pub istio_api_version: String,
     pub concurrency: u16,
+    /// AnalysisRuns measured in parallel (Argo's `--analysis-threads`); None is three times
+    /// `concurrency` (Argo's defaults are 10 and 30).
+    pub analysis_concurrency: Option<u16>,
+    /// Argo's `--instance-id`: reconcile only Rollouts (and measure only AnalysisRuns) labelled
+    /// [`INSTANCE_ID_LABEL`] with this value; None (or empty) takes only those without the
+    /// label, so several controllers can share a cluster or a namespace.
+    pub instance_id: Option<String>,
     /// Name written as the reporting controller of Events.
     pub instance: String,
     /// Prometheus address for metrics that set none (Argo: ARGO_ROLLOUTS_PROMETHEUS_ADDRESS).
@@ -88,6 +99,8 @@ impl Default for Config {
             namespace: None,
             istio_api_version: crate::api::istio::DEFAULT_VERSION.to_string(),
             concurrency: 10,
+            analysis_concurrency: None,
+            instance_id: None,
             instance: "weir-controller".to_string(),
             prometheus_address: None,
             analysis_error_retry: crate::analysis::assess::DEFAULT_ERROR_RETRY,
@@ -185,10 +198,11 @@ pub async fn run(
     );
     let dr_stream = triggers(reflector(dr_writer, dr_watch).touched_objects());
 
+    let instance_id = config.instance_id.as_deref();
     let (ar_reader, ar_writer) = reflector::store();
     let ar_watch = watches::watch(
         api::<AnalysisRun>(&client, &config.namespace),
-        watcher::Config::default(),
+        watches::for_instance(watcher::Config::default(), instance_id),
         "analysisruns",
         health,
     );
@@ -197,7 +211,7 @@ pub async fn run(
     let (at_reader, at_writer) = reflector::store();
     let at_watch = watches::watch(
         api::<AnalysisTemplate>(&client, &config.namespace),
-        watcher::Config::default(),
+        watches::for_instance(watcher::Config::default(), instance_id),
         "analysistemplates",
         health,
     );
@@ -208,7 +222,7 @@ pub async fn run(
         let (reader, writer) = reflector::store();
         let watch = watches::watch(
             Api::<ClusterAnalysisTemplate>::all(client.clone()),
-            watcher::Config::default(),
+            watches::for_instance(watcher::Config::default(), instance_id),
             "clusteranalysistemplates",
             health,
         );
@@ -273,10 +287,23 @@ pub async fn run(
     let (rollouts, rollout_writer) = reflector::store();
     let rollout_watch = watches::watch(
         api::<Rollout>(&client, &config.namespace),
-        watcher::Config::default(),
+        watches::for_instance(watcher::Config::default(), instance_id),
         "rollouts",
         health,
     );
+    // Every Rollout's name, whichever controller it belongs to: the sweeper restores Services
+    // and DestinationRules only of Rollouts that are gone, not of another instance's.
+    let (all_rollouts, all_rollouts_writer) = reflector::store();
+    let all_rollouts_stream = reflector(
+        all_rollouts_writer,
+        watches::watch(
+            api::<PartialObjectMeta<Rollout>>(&client, &config.namespace),
+            watcher::Config::default(),
+            "rollouts (all instances)",
+            health,
+        ),
+    )
+    .touched_objects();
     let controller = Controller::for_stream(
         triggers(reflector(rollout_writer, rollout_watch).applied_objects()),
         rollouts.clone(),
@@ -290,6 +317,7 @@ pub async fn run(
     });
     let report = report_synced(
         rollouts.clone(),
+        all_rollouts.clone(),
         stores.clone(),
         synced_tx,
         config.health.clone(),
@@ -304,12 +332,14 @@ pub async fn run(
     let shutdown = shutdown.shared();
     let shutdown_runs = shutdown.clone();
     let shutdown_pods = shutdown.clone();
+    let shutdown_all_rollouts = shutdown.clone();
     let shutdown_reverts = shutdown.clone();
     let shutdown_synced = shutdown.clone();
     let shutdown_probe = shutdown.clone();
     let sweeper = cleanup_loop(
         client.clone(),
         rollouts.clone(),
+        all_rollouts,
         stores.clone(),
         failures.clone(),
         synced,
@@ -395,7 +425,7 @@ pub async fn run(
     let (run_cache, run_writer) = reflector::store();
     let run_watch = watches::watch(
         api::<AnalysisRun>(&client, &config.namespace),
-        watcher::Config::default(),
+        watches::for_instance(watcher::Config::default(), instance_id),
         "analysisruns (measured)",
         health,
     );
@@ -403,7 +433,13 @@ pub async fn run(
         triggers(reflector(run_writer, run_watch).applied_objects()),
         run_cache,
     )
-    .with_config(ControllerConfig::default().concurrency(config.concurrency.saturating_mul(3)))
+    .with_config(
+        ControllerConfig::default().concurrency(
+            config
+                .analysis_concurrency
+                .unwrap_or(config.concurrency.saturating_mul(3)),
+        ),
+    )
     .graceful_shutdown_on(shutdown_runs)
     .run(
         analysis_run::reconcile,
@@ -419,6 +455,12 @@ pub async fn run(
         tokio::select! {
             _ = pod_stream.for_each(|_| futures::future::ready(())) => {}
             _ = shutdown_pods => {}
+        }
+    };
+    let all_rollouts_task = async move {
+        tokio::select! {
+            _ = all_rollouts_stream.for_each(|_| futures::future::ready(())) => {}
+            _ = shutdown_all_rollouts => {}
         }
     };
     let reverts = git_revert::revert_loop(
@@ -437,7 +479,16 @@ pub async fn run(
         }
     };
     let probe = probe_api_server(client.clone(), config.health.clone(), shutdown_probe);
-    futures::join!(controller, runs, sweeper, pods, reverts, report, probe);
+    futures::join!(
+        controller,
+        runs,
+        sweeper,
+        pods,
+        all_rollouts_task,
+        reverts,
+        report,
+        probe
+    );
     config.health.set_caches_synced(false);
 }
 
@@ -478,11 +529,13 @@ fn triggers<K: Send>(
 /// other's wake-up and leave a reconcile asleep until its timeout.
 async fn report_synced(
     rollouts: Store<Rollout>,
+    all_rollouts: Store<PartialObjectMeta<Rollout>>,
     stores: Stores,
     synced: watch::Sender<bool>,
     health: Arc<health::Health>,
 ) {
     let _ = rollouts.wait_until_ready().await;
+    let _ = all_rollouts.wait_until_ready().await;
     let _ = stores.replica_sets.wait_until_ready().await;
     let _ = stores.services.wait_until_ready().await;
     let _ = stores.virtual_services.wait_until_ready().await;
@@ -691,6 +744,7 @@ fn error_policy(rollout: Arc<Rollout>, error: &Error, ctx: Arc<Context>) -> Acti
 async fn cleanup_loop(
     client: Client,
     rollouts: Store<Rollout>,
+    all_rollouts: Store<PartialObjectMeta<Rollout>>,
     stores: Stores,
     failures: Arc<Failures>,
     synced: watch::Receiver<bool>,
@@ -709,7 +763,7 @@ async fn cleanup_loop(
             let restores = cleanup::orphan_restores(
                 services.iter().map(|s| &**s),
                 drs.iter().map(|d| &**d),
-                |ns, name| rollouts.get(&ObjectRef::new(name).within(ns)).is_some(),
+                |ns, name| all_rollouts.get(&ObjectRef::new(name).within(ns)).is_some(),
             );
             for restore in restores {
                 let result = match &restore {

@@ -51,6 +51,11 @@ impl LeaderElection {
         Ok((duration, duration - deadline))
     }
 
+    /// Checks the timing flags, for start-up to fail on them before it binds or connects.
+    pub fn check(&self) -> Result<(), String> {
+        self.timing().map(|_| ())
+    }
+
     fn params(&self) -> Result<LeaseParams, String> {
         let (duration, grace) = self.timing()?;
         Ok(LeaseParams::new(self.identity.clone(), duration, grace))
@@ -82,6 +87,26 @@ pub enum ProcessError {
     LostLeadership(String),
 }
 
+/// The HTTP ports, bound: a process that got this far can serve probes and metrics.
+pub struct Bound {
+    listeners: Vec<(tokio::net::TcpListener, axum::Router)>,
+}
+
+/// Checks the flags and binds the HTTP ports, without talking to the API server yet.
+pub async fn bind(config: &ProcessConfig) -> Result<Bound, ProcessError> {
+    if let Some(election) = &config.leader_election {
+        election.check().map_err(ProcessError::Config)?;
+    }
+    let listeners = server::bind(
+        config.metrics_addr,
+        config.health_addr,
+        config.controller.metrics.clone(),
+        config.controller.health.clone(),
+    )
+    .await?;
+    Ok(Bound { listeners })
+}
+
 /// Runs until `shutdown` resolves (Ok) or the Lease is lost (Err).
 pub async fn run(
     client: Client,
@@ -89,18 +114,23 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> Result<(), ProcessError> {
     // Checked before anything binds or talks to the API server.
+    let bound = bind(&config).await?;
+    run_bound(client, config, bound, shutdown).await
+}
+
+/// [`run`] on ports [`bind`] already holds.
+pub async fn run_bound(
+    client: Client,
+    config: ProcessConfig,
+    bound: Bound,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) -> Result<(), ProcessError> {
     let election = match &config.leader_election {
         Some(election) => Some((election, election.params().map_err(ProcessError::Config)?)),
         None => None,
     };
     let health = config.controller.health.clone();
-    let listeners = server::bind(
-        config.metrics_addr,
-        config.health_addr,
-        config.controller.metrics.clone(),
-        health.clone(),
-    )
-    .await?;
+    let listeners = bound.listeners;
     let (stop_http, http_stopped) = watch::channel(false);
     let servers: Vec<_> = listeners
         .into_iter()

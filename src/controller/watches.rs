@@ -1,6 +1,7 @@
 //! The watches that fill the controller's caches, all made the same way: fields Weir never
 //! reads are dropped before caching, a failed watch reconnects after a short backoff, and every
-//! event or failure is reported to `/readyz`.
+//! event or failure is reported to `/readyz`. The watches of Argo's own kinds are also narrowed
+//! to this controller's instance id, as Argo's informers are.
 
 use super::health::Health;
 use super::observe::strip_unread;
@@ -47,6 +48,45 @@ impl Backoff for ReconnectBackoff {
     }
 }
 
+/// Argo's label that assigns a Rollout, and the AnalysisRuns made for it, to one controller.
+pub const INSTANCE_ID_LABEL: &str = "argo-rollouts.argoproj.io/controller-instance-id";
+
+/// Argo's `InstanceIDRequirement`: a controller with an instance id sees only objects whose
+/// label equals it; a controller without one sees only objects without the label, so objects
+/// meant for another controller are never in its caches.
+pub fn instance_selector(instance_id: Option<&str>) -> String {
+    match instance_id.filter(|id| !id.is_empty()) {
+        Some(id) => format!("{INSTANCE_ID_LABEL}={id}"),
+        None => format!("!{INSTANCE_ID_LABEL}"),
+    }
+}
+
+/// `config` narrowed to the objects of this controller's instance (see [`instance_selector`]).
+pub fn for_instance(config: watcher::Config, instance_id: Option<&str>) -> watcher::Config {
+    let selector = instance_selector(instance_id);
+    let combined = match &config.label_selector {
+        Some(existing) => format!("{existing},{selector}"),
+        None => selector,
+    };
+    config.labels(&combined)
+}
+
+/// Checks `id` is a label value (Argo panics at start-up on one that is not).
+pub fn check_instance_id(id: &str) -> Result<(), String> {
+    let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    let bad = id.len() > 63
+        || !id.chars().all(ok_char)
+        || !id.starts_with(|c: char| c.is_ascii_alphanumeric())
+        || !id.ends_with(|c: char| c.is_ascii_alphanumeric());
+    if bad {
+        return Err(format!(
+            "--instance-id {id:?} is not a label value: at most 63 letters, digits, '-', '_' or '.', \
+             starting and ending with a letter or digit"
+        ));
+    }
+    Ok(())
+}
+
 /// The watch of `api` that feeds the cache called `name`.
 pub fn watch<K>(
     api: Api<K>,
@@ -79,5 +119,25 @@ mod tests {
         assert!(LONGEST_WAIT < super::super::health::RECONNECTED_AFTER);
         backoff.reset();
         assert_eq!(backoff.next(), Some(FIRST_WAIT));
+    }
+
+    #[test]
+    fn instance_selector_is_argos_requirement() {
+        let label = INSTANCE_ID_LABEL;
+        assert_eq!(instance_selector(Some("a")), format!("{label}=a"));
+        assert_eq!(instance_selector(None), format!("!{label}"));
+        assert_eq!(instance_selector(Some("")), format!("!{label}"));
+        let narrowed = for_instance(watcher::Config::default().labels("x"), Some("b"));
+        assert_eq!(narrowed.label_selector, Some(format!("x,{label}=b")));
+    }
+
+    #[test]
+    fn instance_ids_are_label_values() {
+        for ok in ["a", "shard-1", "team_a.prod", &"x".repeat(63)] {
+            assert_eq!(check_instance_id(ok), Ok(()), "{ok}");
+        }
+        for bad in ["-a", "a-", "a b", "a/b", &"x".repeat(64)] {
+            assert!(check_instance_id(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -675,3 +675,63 @@ fn rand_suffix() -> u64 {
 pub fn name_of(v: &impl ResourceExt) -> String {
     v.name_any()
 }
+
+/// A controller started next to the bed's own (see [`Bed::spawn_controller`]).
+pub struct ExtraController {
+    handle: JoinHandle<()>,
+    stop: oneshot::Sender<()>,
+}
+
+impl ExtraController {
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.handle).await;
+    }
+}
+
+impl Bed {
+    /// Starts one more controller for the bed's namespace, as the same ServiceAccount, e.g. a
+    /// second `--instance-id`; the caller stops it before [`Bed::finish`].
+    pub fn spawn_controller(&self, config: weir::controller::Config) -> ExtraController {
+        let (stop, rx) = oneshot::channel::<()>();
+        let config = weir::controller::Config {
+            namespace: Some(self.ns.clone()),
+            ..config
+        };
+        let client = self.controller_client.clone();
+        let handle = tokio::spawn(async move {
+            weir::controller::run(client, config, async {
+                let _ = rx.await;
+            })
+            .await;
+        });
+        ExtraController { handle, stop }
+    }
+
+    /// (regarding name, reason, reporting controller) of the Events in the namespace.
+    pub async fn event_reporters(&self) -> Vec<(String, String, String)> {
+        let api: Api<DynamicObject> = Api::namespaced_with(
+            self.client.clone(),
+            &self.ns,
+            &resource_for("events.k8s.io/v1", "Event"),
+        );
+        let list = api.list(&ListParams::default()).await.expect("events list");
+        list.items
+            .into_iter()
+            .map(|e| {
+                let v = serde_json::to_value(&e).unwrap();
+                let text = |pointer: &str| {
+                    v.pointer(pointer)
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string()
+                };
+                (
+                    text("/regarding/name"),
+                    text("/reason"),
+                    text("/reportingController"),
+                )
+            })
+            .collect()
+    }
+}
