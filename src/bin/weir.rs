@@ -16,7 +16,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run a release, and a failing release, against an embedded API server and print the timeline.
-    Demo,
+    Demo(weir::demo::Options),
 }
 
 #[tokio::main]
@@ -26,7 +26,7 @@ async fn main() -> std::process::ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
         .init();
     match cli.command {
-        Command::Demo => match weir::demo::run().await {
+        Command::Demo(options) => match weir::demo::run(options).await {
             Ok(()) => std::process::ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("weir demo failed: {e}");

@@ -3,12 +3,13 @@
 //! steps through its weights and analysis to promotion; a bad release fails analysis, traffic
 //! snaps back to stable, and the revert commit appears in the repository; syncing it
 //! fast-tracks back to stable. Every claim the demo prints is checked; a failed check makes it
-//! exit non-zero.
+//! exit non-zero. The repository is removed on exit unless `--keep` is given.
 
 mod metrics;
 mod repo;
 pub mod timeline;
 
+use crate::api::labels::REVISION;
 use crate::api::{AnalysisRun, Rollout};
 use crate::harness::{ApiServer, HarnessConfig};
 use crate::rollout::steps::describe;
@@ -18,7 +19,7 @@ use metrics::MetricsSource;
 use repo::{DemoRepo, OVERLAY, overlay};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
-use timeline::{Snapshot, render};
+use timeline::{Analysis, Progress, Side, Snapshot, WIDTH, render, render_analysis};
 
 const ROUTING: &str = r#"
 apiVersion: v1
@@ -99,6 +100,15 @@ spec:
     )
 }
 
+/// `weir demo`'s options.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Options {
+    /// Keep the demo's Git repository after the demo ends (its path is printed), to inspect
+    /// the revert commit with `git -C <path> log -p`.
+    #[arg(long)]
+    pub keep: bool,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
     #[error("the demo's embedded services did not start: {0}")]
@@ -122,9 +132,13 @@ struct Demo {
     last: Option<Snapshot>,
     /// Canary weights seen, in order, without repeats.
     weights: Vec<i64>,
+    /// The AnalysisRun of the current release the timeline follows, kept after the step ends
+    /// so its last measurements are shown too.
+    followed: Option<String>,
+    last_analysis: Option<Analysis>,
 }
 
-pub async fn run() -> Result<(), DemoError> {
+pub async fn run(options: Options) -> Result<(), DemoError> {
     let server = ApiServer::start_with(HarnessConfig {
         pod_ready_after: Duration::from_millis(300),
         ..Default::default()
@@ -132,7 +146,10 @@ pub async fn run() -> Result<(), DemoError> {
     .await
     .map_err(setup)?;
     let metrics = MetricsSource::start(0.01).await.map_err(setup)?;
-    let repo = DemoRepo::create().map_err(setup)?;
+    let mut repo = DemoRepo::create().map_err(setup)?;
+    if options.keep {
+        repo.keep();
+    }
     let manifest = rollout(&repo.url());
     repo.commit("deploy/rollout.yaml", &manifest, "add the Rollout")
         .map_err(setup)?;
@@ -166,12 +183,20 @@ pub async fn run() -> Result<(), DemoError> {
         started: Instant::now(),
         last: None,
         weights: Vec::new(),
+        followed: None,
+        last_analysis: None,
     };
-    let result = demo.script(&metrics, &repo, &exported).await;
+    let result = demo.script(&metrics, &repo, &exported, &options).await;
     let _ = stop.send(());
     let _ = tokio::time::timeout(Duration::from_secs(5), controller).await;
     server.shutdown().await;
     let _ = std::fs::remove_dir_all(cache);
+    if result.is_err() && options.keep {
+        eprintln!(
+            "weir demo: the Git repository is kept at {}",
+            repo.path().display()
+        );
+    }
     result
 }
 
@@ -181,15 +206,16 @@ impl Demo {
         metrics: &MetricsSource,
         repo: &DemoRepo,
         exported: &crate::controller::metrics::Metrics,
+        options: &Options,
     ) -> Result<(), DemoError> {
         println!(
             "Weir demo: the controller runs against an embedded Kubernetes API server, a built-in"
         );
-        println!(
-            "metrics source (error rate set by the demo) and a Git repository at {}.\n",
-            repo.url()
-        );
-        println!("1. First deploy of web:v1 (no steps on a first deploy).");
+        println!("metrics source (error rate set by the demo) and a Git repository:");
+        println!("   {}", repo.url());
+        println!("Timeline: time, phase, where the Rollout is, then for the stable and the canary");
+        println!("ReplicaSet its image tag, traffic weight and available/desired pods.\n");
+        println!("1. First deploy of web:v1 (Argo promotes a first revision at once, no steps).");
         let v1 = self
             .until("v1 Healthy", Duration::from_secs(15), |r| {
                 phase(r) == "Healthy"
@@ -201,12 +227,12 @@ impl Demo {
             .unwrap_or_default();
 
         println!("\n2. CI releases web:v2 in Git; Argo CD syncs it. Error rate 1 %.");
-        println!(
-            "   Steps: setWeight 20 -> analysis (error rate < 5 %, 3 measurements) -> 50 -> pause 1s -> 80 -> promoted."
-        );
+        println!("   Steps: setWeight 20, analysis (error rate < 5 %, 3 measurements 1s apart),");
+        println!("   setWeight 50, pause 1s, setWeight 80, then promotion.");
         repo.commit(OVERLAY, &overlay("v2"), "release v2")
             .map_err(setup)?;
         self.weights.clear();
+        self.followed = None;
         self.sync(repo).await?;
         let done = self
             .until("v2 promoted", Duration::from_secs(40), |r| {
@@ -238,6 +264,7 @@ impl Demo {
             .map_err(setup)?;
         metrics.set_error_rate(0.2);
         self.weights.clear();
+        self.followed = None;
         self.sync(repo).await?;
         let aborted = self
             .until("v3 aborted", Duration::from_secs(30), |r| {
@@ -252,10 +279,32 @@ impl Demo {
                 status.stable_rs
             )));
         }
+        let message = status.message.unwrap_or_default();
+        let run = match &self.followed {
+            Some(name) => self.runs.get_opt(name).await?,
+            None => None,
+        };
+        let analysis = run.as_ref().map(summarize);
+        let failed = analysis.as_ref().map_or(0, |a| {
+            a.measurements
+                .iter()
+                .filter(|(_, phase)| phase == "Failed")
+                .count()
+        });
+        if !status.abort.unwrap_or(false)
+            || analysis.as_ref().is_none_or(|a| a.phase != "Failed")
+            || !message.contains(&format!("failed ({failed})"))
+        {
+            return Err(DemoError::Check(format!(
+                "the abort is not the analysis' doing: message {message:?}, analysis {analysis:?}"
+            )));
+        }
         println!(
-            "   checked: aborted ({}), all traffic on stable v2.",
-            status.message.unwrap_or_default()
+            "   checked: aborted by the analysis ({failed} failed measurements, as the message \
+             says),"
         );
+        println!("   all traffic on stable v2.");
+        self.followed = None;
         self.until("revert committed", Duration::from_secs(20), |r| {
             r.weir_state()
                 .and_then(|w| w.git_revert)
@@ -271,16 +320,10 @@ impl Demo {
                 "the revert commit is not the head of main, or it changed more than the tag".into(),
             ));
         }
-        println!("\n   The revert Weir pushed (git log -1 -p main):\n");
-        println!(
-            "{}",
-            repo.describe_head(OVERLAY)
-                .map_err(setup)?
-                .lines()
-                .map(|l| format!("   {l}"))
-                .collect::<Vec<_>>()
-                .join("\n")
-        );
+        println!("\n   The revert commit Weir pushed to main, as `git log -1 -p main` shows it:\n");
+        for line in repo.log_patch_head().map_err(setup)?.lines() {
+            println!("{}", format!("   {line}").trim_end());
+        }
 
         println!(
             "\n4. Argo CD syncs the revert: the template is v2 again, fast-tracked without steps."
@@ -317,7 +360,16 @@ impl Demo {
                 || (l.starts_with("analysis_run_metric_phase{") && l.ends_with("} 1"))
         });
         for line in shown {
-            println!("   {line}");
+            for part in wrap_sample(line, 3) {
+                println!("{part}");
+            }
+        }
+        let path = repo.path().display();
+        if options.keep {
+            println!("\nThe Git repository is kept at {path}");
+            println!("To see the revert commit:\n   git -C {path} log -p");
+        } else {
+            println!("\nThe Git repository is removed on exit; `weir demo --keep` keeps it.");
         }
         println!("\nDone in {:.1}s.", self.started.elapsed().as_secs_f64());
         Ok(())
@@ -372,6 +424,10 @@ impl Demo {
 
     async fn print_changes(&mut self, rollout: &Rollout) -> Result<(), DemoError> {
         let status = rollout.status.clone().unwrap_or_default();
+        let Some(phase) = status.phase.clone().filter(|p| !p.is_empty()) else {
+            // The controller has not written a status yet: nothing true to show.
+            return Ok(());
+        };
         let vs =
             serde_json::to_value(self.virtual_services.get("web-vsvc").await?).unwrap_or_default();
         let steps = rollout
@@ -385,91 +441,150 @@ impl Demo {
             .replica_sets
             .list(&ListParams::default().labels("app=web"))
             .await?;
-        let image = |rs: &ReplicaSet| {
-            rs.spec
+        let find = |hash: &Option<String>| {
+            rs_list.items.iter().find(|rs| {
+                hash.is_some()
+                    && rs
+                        .metadata
+                        .labels
+                        .as_ref()
+                        .and_then(|l| l.get("rollouts-pod-template-hash"))
+                        == hash.as_ref()
+            })
+        };
+        let side = |rs: &ReplicaSet| Side {
+            tag: rs
+                .spec
                 .as_ref()
                 .and_then(|s| s.template.as_ref())
                 .and_then(|t| t.spec.as_ref())
                 .and_then(|s| s.containers.first())
-                .and_then(|c| c.image.clone())
+                .and_then(|c| c.image.as_deref())
+                .and_then(|i| i.rsplit(':').next())
                 .unwrap_or_default()
+                .to_string(),
+            available: rs
+                .status
+                .as_ref()
+                .and_then(|s| s.available_replicas)
+                .unwrap_or(0),
+            desired: rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0),
         };
-        let mut pods = Vec::new();
-        for (label, hash) in [
-            ("stable", &status.stable_rs),
-            ("canary", &status.current_pod_hash),
-        ] {
-            if label == "canary" && status.current_pod_hash == status.stable_rs {
-                continue;
+        let on_stable = status.current_pod_hash == status.stable_rs;
+        let current_revision = find(&status.current_pod_hash)
+            .and_then(|rs| rs.metadata.annotations.as_ref()?.get(REVISION).cloned());
+        let index = status.current_step_index.unwrap_or(0);
+        let progress = if status.abort.unwrap_or(false) {
+            Progress::Aborted
+        } else if on_stable && current_revision.as_deref() == Some("1") {
+            Progress::FirstRevision {
+                revision: "1".into(),
             }
-            let rs = rs_list.items.iter().find(|rs| {
-                rs.metadata
-                    .labels
-                    .as_ref()
-                    .and_then(|l| l.get("rollouts-pod-template-hash"))
-                    == hash.as_ref()
-            });
-            if let Some(rs) = rs {
-                let tag = image(rs).rsplit(':').next().unwrap_or_default().to_string();
-                let ready = rs
-                    .status
-                    .as_ref()
-                    .and_then(|s| s.available_replicas)
-                    .unwrap_or(0);
-                let desired = rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0);
-                pods.push((format!("{label} {tag}"), ready, desired));
+        } else if steps.is_empty() {
+            Progress::NoSteps
+        } else {
+            Progress::Step {
+                index,
+                total: steps.len(),
+                text: usize::try_from(index)
+                    .ok()
+                    .and_then(|i| steps.get(i))
+                    .map(describe)
+                    .unwrap_or_else(|| "done".into()),
             }
-        }
-        let analysis = match status
+        };
+        let snapshot = Snapshot {
+            phase,
+            progress,
+            message: status.message.clone().unwrap_or_default(),
+            stable_weight: weight_of(&vs, "web-stable"),
+            canary_weight: weight_of(&vs, "web-canary"),
+            stable: find(&status.stable_rs).map(side),
+            canary: (!on_stable)
+                .then(|| find(&status.current_pod_hash).map(side))
+                .flatten(),
+        };
+        if let Some(current) = status
             .canary
             .as_ref()
             .and_then(|c| c.current_step_analysis_run_status.as_ref())
         {
-            Some(current) => {
-                let run = self.runs.get_opt(&current.name).await?;
-                let last = run
-                    .and_then(|r| r.status)
-                    .and_then(|s| s.metric_results)
-                    .and_then(|m| {
-                        m.first().and_then(|m| {
-                            m.measurements
-                                .as_ref()?
-                                .last()
-                                .and_then(|x| x.value.clone())
-                        })
-                    });
-                Some((current.status.clone(), last.unwrap_or_default()))
-            }
+            self.followed = Some(current.name.clone());
+        }
+        let analysis = match &self.followed {
+            Some(name) => self.runs.get_opt(name).await?.as_ref().map(summarize),
             None => None,
-        };
-        let index = status.current_step_index.unwrap_or(0);
-        let snapshot = Snapshot {
-            revision: status.current_pod_hash.clone().unwrap_or_default(),
-            phase: status.phase.clone().unwrap_or_default(),
-            message: status.message.clone().unwrap_or_default(),
-            step: (!steps.is_empty()).then_some((index, steps.len())),
-            step_text: usize::try_from(index)
-                .ok()
-                .and_then(|i| steps.get(i))
-                .map(describe)
-                .unwrap_or_else(|| "done".into()),
-            stable_weight: weight_of(&vs, "web-stable"),
-            canary_weight: weight_of(&vs, "web-canary"),
-            pods,
-            analysis,
         };
         if self.weights.last() != Some(&snapshot.canary_weight) {
             self.weights.push(snapshot.canary_weight);
         }
+        let elapsed = self.started.elapsed().as_secs_f64();
         if self.last.as_ref() != Some(&snapshot) {
-            println!(
-                "{}",
-                render(self.started.elapsed().as_secs_f64(), &snapshot)
-            );
+            for line in render(elapsed, &snapshot) {
+                println!("{line}");
+            }
             self.last = Some(snapshot);
+        }
+        if let Some(a) = analysis
+            && self.last_analysis.as_ref() != Some(&a)
+        {
+            for line in render_analysis(elapsed, &a) {
+                println!("{line}");
+            }
+            self.last_analysis = Some(a);
         }
         Ok(())
     }
+}
+
+/// The run's phase and every measurement of the metric that decides it: the first failed or
+/// errored metric, else the first metric.
+fn summarize(run: &AnalysisRun) -> Analysis {
+    let status = run.status.clone().unwrap_or_default();
+    let results = status.metric_results.unwrap_or_default();
+    let deciding = results
+        .iter()
+        .find(|m| m.phase == "Failed" || m.phase == "Error")
+        .or(results.first());
+    Analysis {
+        phase: if status.phase.is_empty() {
+            "Pending".into()
+        } else {
+            status.phase
+        },
+        metric: deciding.map(|m| m.name.clone()).unwrap_or_default(),
+        measurements: deciding
+            .and_then(|m| m.measurements.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|m| (m.value.unwrap_or_default(), m.phase))
+            .collect(),
+    }
+}
+
+/// A Prometheus sample line, broken after label commas to fit [`WIDTH`] columns; continuation
+/// lines line up after the `{`.
+fn wrap_sample(line: &str, indent: usize) -> Vec<String> {
+    let first = format!("{}{line}", " ".repeat(indent));
+    if first.chars().count() <= WIDTH {
+        return vec![first];
+    }
+    let hang = indent + line.find('{').map_or(0, |i| i + 1);
+    let mut parts = line.split_inclusive(',');
+    let mut lines = vec![format!(
+        "{}{}",
+        " ".repeat(indent),
+        parts.next().unwrap_or_default()
+    )];
+    for part in parts {
+        match lines.last_mut() {
+            Some(last) if last.chars().count() + part.chars().count() <= WIDTH => {
+                last.push_str(part)
+            }
+            _ => lines.push(format!("{}{part}", " ".repeat(hang))),
+        }
+    }
+    lines
 }
 
 fn phase(rollout: &Rollout) -> &str {

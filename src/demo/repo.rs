@@ -1,5 +1,6 @@
 //! The demo's Git repository: a bare repository in a temporary directory holding a kustomize
-//! overlay whose `images:` entry declares the release, as a GitOps repository would.
+//! overlay whose `images:` entry declares the release, as a GitOps repository would. It is
+//! removed when the demo ends unless the demo was asked to keep it.
 
 use git2::{Oid, Repository, Signature};
 use std::path::{Path, PathBuf};
@@ -15,6 +16,8 @@ pub fn overlay(tag: &str) -> String {
 pub struct DemoRepo {
     dir: PathBuf,
     repo: Repository,
+    /// Whether the repository outlives the demo (`weir demo --keep`).
+    keep: bool,
 }
 
 impl DemoRepo {
@@ -26,7 +29,11 @@ impl DemoRepo {
         ));
         let repo = Repository::init_bare(&dir)?;
         repo.set_head("refs/heads/main")?;
-        let demo = DemoRepo { dir, repo };
+        let demo = DemoRepo {
+            dir,
+            repo,
+            keep: false,
+        };
         demo.commit(
             "deploy/rollout.yaml",
             "# the Rollout manifest (see the controller's copy)\n",
@@ -103,46 +110,57 @@ impl DemoRepo {
         String::from_utf8(blob.content().to_vec()).ok()
     }
 
-    /// `git log --stat -1`-style text of the head commit, with the changed lines of `file`.
-    pub fn describe_head(&self, file: &str) -> Result<String, git2::Error> {
+    /// The head commit as `git log -1 -p` prints it: header, indented message, and the patch
+    /// libgit2 computes between the commit's tree and its parent's.
+    pub fn log_patch_head(&self) -> Result<String, git2::Error> {
         let head = self.head()?;
         let parent = head.parent(0)?;
         let diff = self
             .repo
             .diff_tree_to_tree(Some(&parent.tree()?), Some(&head.tree()?), None)?;
-        let mut changed = String::new();
+        let mut patch = String::new();
         diff.print(git2::DiffFormat::Patch, |_, _, line| {
-            if matches!(line.origin(), '+' | '-') {
-                changed.push(line.origin());
-                changed.push_str(&String::from_utf8_lossy(line.content()));
+            if matches!(line.origin(), '+' | '-' | ' ') {
+                patch.push(line.origin());
             }
+            patch.push_str(&String::from_utf8_lossy(line.content()));
             true
         })?;
         let author = head.author();
+        let when = author.when();
+        let date = jiff::Timestamp::from_second(when.seconds())
+            .map_err(|e| git2::Error::from_str(&e.to_string()))?
+            .to_zoned(jiff::tz::TimeZone::fixed(
+                jiff::tz::Offset::from_seconds(when.offset_minutes() * 60)
+                    .map_err(|e| git2::Error::from_str(&e.to_string()))?,
+            ))
+            .strftime("%a %b %-d %H:%M:%S %Y %z");
+        let message: String = head
+            .message()
+            .unwrap_or_default()
+            .trim_end()
+            .lines()
+            .map(|l| format!("    {l}\n"))
+            .collect();
         Ok(format!(
-            "commit {}\nAuthor: {} <{}>\n\n{}\n {file} | {} line changed:\n{}",
+            "commit {}\nAuthor: {} <{}>\nDate:   {date}\n\n{message}\n{patch}",
             head.id(),
             author.name().unwrap_or_default(),
             author.email().unwrap_or_default(),
-            head.message()
-                .unwrap_or_default()
-                .trim_end()
-                .lines()
-                .map(|l| format!("    {l}"))
-                .collect::<Vec<_>>()
-                .join("\n"),
-            diff.stats()?.insertions(),
-            changed
-                .lines()
-                .map(|l| format!("    {l}"))
-                .collect::<Vec<_>>()
-                .join("\n"),
         ))
+    }
+
+    /// Leaves the repository on disk when the demo ends.
+    pub fn keep(&mut self) {
+        self.keep = true;
     }
 }
 
 impl Drop for DemoRepo {
     fn drop(&mut self) {
+        if self.keep {
+            return;
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
