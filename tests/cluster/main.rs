@@ -21,7 +21,9 @@ mod cli;
 mod discover;
 mod failures;
 mod gitrevert;
+mod instance;
 mod process;
+mod quickstart;
 mod rbac;
 mod restarts;
 mod scenarios;
@@ -134,6 +136,8 @@ fn main() {
         ("discover", discover::tests()),
         ("rbac", rbac::tests()),
         ("takeover", takeover::tests()),
+        ("instance", instance::tests()),
+        ("quickstart", quickstart::tests()),
     ];
     let all: Vec<Trial> = suites
         .into_iter()
