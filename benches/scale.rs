@@ -11,8 +11,10 @@
 //! stand-in and reads the child's `/proc/<pid>/status`. The child reports its reconcile counters
 //! on stdout and stops when its stdin closes, so it never outlives the parent.
 //!
-//! `WEIR_SCALE_ROLLOUTS` overrides the number of Rollouts (for quick local checks). Prints
-//! figures; exits non-zero if a phase times out or the controller dies, asserts nothing about time.
+//! Sizes are arguments (`cargo bench --bench scale -- 1000 3000 10000`; default 1000, or
+//! `WEIR_SCALE_ROLLOUTS`); each size runs on a fresh harness and controller, and a table per size
+//! ends the output. Prints figures; exits non-zero if a phase times out or the controller dies,
+//! asserts nothing about time. Timeouts grow with the size.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -29,6 +31,8 @@ use weir::controller::{Config, Stats};
 use weir::harness::{ApiServer, HarnessConfig, Identity, RequestRecord};
 
 const DEFAULT_ROLLOUTS: usize = 1000;
+/// `sysconf(_SC_CLK_TCK)`, 100 on every Linux the project runs on (x86-64 and arm64).
+const CLOCK_TICKS_PER_SECOND: f64 = 100.0;
 const REPLICAS: u32 = 2;
 /// Short enough that the controller, not the simulated pod start-up, dominates convergence.
 const POD_READY_AFTER: Duration = Duration::from_millis(50);
@@ -71,9 +75,10 @@ fn main() -> ExitCode {
     if !args.iter().any(|a| a == "--bench") {
         return ExitCode::SUCCESS;
     }
+    let sizes: Vec<usize> = args.iter().skip(1).filter_map(|a| a.parse().ok()).collect();
     let result = tokio::runtime::Runtime::new()
         .context("tokio runtime")
-        .and_then(|runtime| runtime.block_on(scale()));
+        .and_then(|runtime| runtime.block_on(scale_sizes(sizes)));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -226,6 +231,26 @@ impl ControllerProcess {
 
     fn memory(&self) -> Result<Memory> {
         Memory::read(&format!("/proc/{}/status", self.child.id()))
+    }
+
+    /// User plus system CPU time so far (`/proc/<pid>/stat` fields 14 and 15, in clock ticks).
+    fn cpu_seconds(&self) -> Result<f64> {
+        let path = format!("/proc/{}/stat", self.child.id());
+        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+        // The command name (field 2) is parenthesised and may hold spaces: count after it.
+        let after = text
+            .rsplit_once(')')
+            .map(|(_, rest)| rest)
+            .context("stat has a command name")?;
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        let ticks = |i: usize| -> Result<f64> {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<f64>().ok())
+                .with_context(|| format!("{path}: field {}", i + 3))
+        };
+        // After ")" the fields start at 3 (state): utime is field 14, stime 15.
+        Ok((ticks(11)? + ticks(12)?) / CLOCK_TICKS_PER_SECOND)
     }
 
     /// Closes stdin (the child's shutdown signal) and waits up to 5 s before killing it.
@@ -509,11 +534,61 @@ fn tally(records: &[RequestRecord]) -> BTreeMap<(&'static str, String), (u64, u6
 // ---------------------------------------------------------------------------------------------
 // Parent: the run.
 
-async fn scale() -> Result<()> {
-    let count = match std::env::var("WEIR_SCALE_ROLLOUTS") {
-        Ok(n) => n.parse().context("WEIR_SCALE_ROLLOUTS must be a number")?,
-        Err(_) => DEFAULT_ROLLOUTS,
-    };
+/// One size's figures, for the closing table.
+struct Row {
+    count: usize,
+    peak_kib: u64,
+    idle_kib: u64,
+    converge: Duration,
+    reconciles_per_rollout: f64,
+    requests_per_rollout: f64,
+    cpu_seconds: f64,
+}
+
+async fn scale_sizes(mut sizes: Vec<usize>) -> Result<()> {
+    if sizes.is_empty() {
+        sizes.push(match std::env::var("WEIR_SCALE_ROLLOUTS") {
+            Ok(n) => n.parse().context("WEIR_SCALE_ROLLOUTS must be a number")?,
+            Err(_) => DEFAULT_ROLLOUTS,
+        });
+    }
+    let mut rows = Vec::new();
+    for count in sizes {
+        rows.push(scale(count).await?);
+        println!();
+    }
+    println!("FIGURE scale table (controller process; converge = image change to all Healthy):");
+    println!(
+        "  {:>8} {:>14} {:>14} {:>12} {:>18} {:>17} {:>12}",
+        "Rollouts",
+        "peak RSS MiB",
+        "idle RSS MiB",
+        "converge s",
+        "reconciles/Rollout",
+        "requests/Rollout",
+        "CPU s"
+    );
+    for row in &rows {
+        println!(
+            "  {:>8} {:>14.1} {:>14.1} {:>12.1} {:>18.1} {:>17.1} {:>12.1}",
+            row.count,
+            mib(row.peak_kib),
+            mib(row.idle_kib),
+            row.converge.as_secs_f64(),
+            row.reconciles_per_rollout,
+            row.requests_per_rollout,
+            row.cpu_seconds
+        );
+    }
+    Ok(())
+}
+
+/// Timeouts are for 1,000 Rollouts; larger runs get proportionally longer.
+fn scaled(timeout: Duration, count: usize) -> Duration {
+    timeout.mul_f64((count as f64 / 1000.0).max(1.0))
+}
+
+async fn scale(count: usize) -> Result<Row> {
     let run_started = Instant::now();
     println!(
         "scale: {count} Rollouts x {REPLICAS} replicas, steps {STEPS}, pods ready after {} ms, controller concurrency {CONCURRENCY}",
@@ -557,7 +632,7 @@ async fn scale() -> Result<()> {
         &mut controller,
         "initial deploy",
         count,
-        DEPLOY_TIMEOUT,
+        scaled(DEPLOY_TIMEOUT, count),
         |_, s| settled(s),
     )
     .await?;
@@ -616,7 +691,7 @@ async fn scale() -> Result<()> {
         &mut controller,
         "converge",
         count,
-        CONVERGE_TIMEOUT,
+        scaled(CONVERGE_TIMEOUT, count),
         |n, s| settled(s) && s.current_pod_hash.as_ref() != before.get(n),
     )
     .await?;
@@ -670,6 +745,7 @@ async fn scale() -> Result<()> {
     })
     .collect();
     let harness = Memory::read("/proc/self/status")?;
+    let cpu_seconds = controller.cpu_seconds()?;
     controller.stop();
     server.shutdown().await;
 
@@ -777,11 +853,22 @@ async fn scale() -> Result<()> {
             ""
         }
     );
+    println!(
+        "FIGURE scale: controller CPU time for the whole run {cpu_seconds:.1} s (user + system)"
+    );
     if vs_off_stable > 0 || pods != count * REPLICAS as usize {
         bail!(
             "end state is wrong: {vs_off_stable} VirtualServices not at 100% stable, {pods} pods (expected {})",
             count * REPLICAS as usize
         );
     }
-    Ok(())
+    Ok(Row {
+        count,
+        peak_kib: peak,
+        idle_kib: idle.rss,
+        converge: converge_time,
+        reconciles_per_rollout: converge_reconciles as f64 / n,
+        requests_per_rollout: controller_requests as f64 / n,
+        cpu_seconds,
+    })
 }
