@@ -862,8 +862,8 @@ fn scale_replica_sets(ctx: &Context, plan: &mut Plan, d: &Decision, counts: &Cou
     // Everything else: previous stables and superseded canaries.
     let mut idle: Vec<&ReplicaSetSummary> = Vec::new();
     let mut draining: Vec<&ReplicaSetSummary> = Vec::new();
-    for rs in &ctx.observed.replica_sets {
-        if is_new_or_stable(ctx, d, rs) || d.referenced.contains(hash_of(rs).unwrap_or_default()) {
+    for rs in older_rss(ctx, d) {
+        if d.referenced.contains(hash_of(rs).unwrap_or_default()) {
             continue;
         }
         if spec_replicas(rs) == 0 {

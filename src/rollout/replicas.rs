@@ -271,31 +271,31 @@ pub fn basic_counts(input: &BasicInputs) -> (i32, i32) {
         return (new_count, stable_count);
     }
     let scale_down = scalable - min_available;
-    if !increasing {
-        // Shrinking the canary (lower weight, abort): its availability is not counted.
-        new_count = drain(input.new_rs, want_new, scale_down, new_count);
-        let (new_count, stable_count) = within_limits(
-            input.new_rs,
-            input.stable_rs,
-            new_count,
-            stable_count,
-            max_total,
-            min_available,
-        );
-        (new_count, stable_count)
-    } else if input.stable_rs.is_some() {
-        stable_count = drain(input.stable_rs, want_stable, scale_down, stable_count);
-        let (stable_count, new_count) = within_limits(
-            input.stable_rs,
-            input.new_rs,
-            stable_count,
-            new_count,
-            max_total,
-            min_available,
-        );
-        (new_count, stable_count)
+    // The side that shrinks (the stable while the canary grows; the canary on a lower weight
+    // or an abort) drains; the other keeps the pair within maxSurge and maxUnavailable.
+    if increasing && input.stable_rs.is_none() {
+        return (new_count, stable_count);
+    }
+    let new = (input.new_rs, want_new, new_count);
+    let stable = (input.stable_rs, want_stable, stable_count);
+    let (drained, adjusted) = if increasing {
+        (stable, new)
     } else {
-        (new_count, stable_count)
+        (new, stable)
+    };
+    let drained_count = drain(drained.0, drained.1, scale_down, drained.2);
+    let (drained_count, adjusted_count) = within_limits(
+        drained.0,
+        adjusted.0,
+        drained_count,
+        adjusted.2,
+        max_total,
+        min_available,
+    );
+    if increasing {
+        (adjusted_count, drained_count)
+    } else {
+        (drained_count, adjusted_count)
     }
 }
 
