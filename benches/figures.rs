@@ -102,7 +102,7 @@ fn plan_time() {
                 ready_replicas: Some(10),
                 ..Default::default()
             });
-            observed.replica_sets.push(rs);
+            observed.replica_sets.push(std::sync::Arc::new(rs));
         }
         rollout.status = Some(plan.status);
         now += jiff::SignedDuration::from_secs(1);
@@ -126,7 +126,7 @@ fn plan_time() {
         ready_replicas: Some(3),
         ..Default::default()
     });
-    observed.replica_sets.push(rs);
+    observed.replica_sets.push(std::sync::Arc::new(rs));
     rollout.status = Some(plan.status);
     rollout.status.as_mut().unwrap().current_step_index = Some(4);
 

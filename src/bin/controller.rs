@@ -434,11 +434,11 @@ async fn run(settings: Settings) -> Result<(), String> {
         analysis_concurrency: args.analysis_concurrency,
         instance_id: settings.instance_id.clone(),
         prometheus_address: args.prometheus_address.clone(),
-        revert_settings: weir::rollout::gitrevert::RevertSettings {
+        revert_settings: weir::rollout::revert_request::RevertSettings {
             all_rollouts: args.git_revert_all,
             on_manual_abort: args.git_revert_on_manual_abort,
         },
-        revert: weir::gitops::revert::RevertConfig {
+        revert: weir::gitops::commit_revert::RevertConfig {
             cache_dir: args
                 .git_cache_dir
                 .clone()

@@ -7,7 +7,6 @@ use super::error::Error;
 use super::events::Recorder;
 use crate::api::analysis::AnalysisRun;
 use crate::api::rollout::{Rollout, WEIR_STATE_ANNOTATION, WeirStatus};
-use crate::rollout::conditions::REASON_ABORTED;
 use crate::rollout::{EventType, Plan};
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Service;
@@ -105,8 +104,7 @@ impl Writer<'_> {
                 })?;
             writes.objects += 1;
         }
-        let aborting = plan.events.iter().any(|e| e.reason == REASON_ABORTED);
-        if aborting
+        if plan.aborting
             && !plan.virtual_service_patches.is_empty()
             && plan
                 .virtual_service_patches

@@ -1,59 +1,65 @@
-//! Kubernetes wiring: watches feed reflector stores; each Rollout reconcile observes from the
-//! stores, plans (pure), and applies. One watch per resource type is shared by the stores and
-//! the reconcile triggers.
+//! Kubernetes wiring: watches feed reflector stores and their indexes (`watches`, `index`);
+//! their changes trigger reconciles of the Rollouts they concern (`triggers`); each Rollout
+//! reconcile observes from the stores, plans (pure), and applies (`reconcile`), and failures go
+//! through `error_policy`. One watch per resource type serves the caches and the triggers of
+//! every loop: the Rollout controller, the AnalysisRun controller (`analysis_run`), the Git
+//! revert loop (`revert_loop`) and the sweeper of deleted Rollouts' objects (`sweeper`).
 
 mod analysis_run;
 mod apply;
 mod capabilities;
 pub mod cleanup;
 pub mod error;
+mod error_policy;
 mod events;
 mod failures;
 mod fresh;
-mod git_revert;
 pub mod health;
+mod index;
 pub mod metrics;
 pub mod observe;
 pub mod process;
+mod readiness;
+mod reconcile;
+mod revert_loop;
 pub mod server;
 pub mod startup;
+mod sweeper;
+mod triggers;
 mod watches;
 
 pub use watches::{INSTANCE_ID_LABEL, check_instance_id};
 
-use crate::analysis::assess::{ERROR, FAILED};
 use crate::api::analysis::{AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate};
 use crate::api::istio::{IstioObject, destination_rule_resource, virtual_service_resource};
 use crate::api::labels::POD_TEMPLATE_HASH;
+use crate::api::pod::PodSummary;
 use crate::api::replica_set::ReplicaSetSummary;
 use crate::api::rollout::Rollout;
 use crate::api::service::ServiceSummary;
-use crate::rollout::failure::{REASON_RECONCILE_ERROR, WriteFailure};
-use crate::traffic::split_vs_name;
-use apply::Writer;
 use capabilities::Capabilities;
 pub use error::Error;
 use events::Recorder;
 use failures::{Attempts, Failures};
 use futures::{FutureExt, StreamExt};
-use k8s_openapi::api::core::v1::Service;
-use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use index::Index;
+use kube::api::Api;
 use kube::core::PartialObjectMeta;
-use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
+use kube::runtime::controller::{Config as ControllerConfig, Controller};
 use kube::runtime::events::Reporter;
-use kube::runtime::reflector::{self, ObjectRef, Store, reflector};
-use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Client, Resource, ResourceExt};
+use kube::runtime::reflector::{self, store::Writer};
+use kube::runtime::watcher;
+use kube::{Client, ResourceExt};
 use observe::Stores;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
+use triggers::{Reference, Referrers};
+use watches::{cache, fan_out};
 
 /// How often a settled Rollout is re-checked even without changes (Argo's resync is 15 min).
 const RESYNC: Duration = Duration::from_secs(900);
-const CACHE_SYNC_TIMEOUT: Duration = Duration::from_secs(60);
-const CLEANUP_INTERVAL: Duration = Duration::from_secs(2);
 
 /// Counters a caller can read while the controller runs (benchmarks, demo).
 #[derive(Debug, Default)]
@@ -83,9 +89,9 @@ pub struct Config {
     /// Wait before re-measuring after an Error measurement (Argo: 10 s).
     pub analysis_error_retry: Duration,
     /// Which aborts revert the image in Git.
-    pub revert_settings: crate::rollout::gitrevert::RevertSettings,
+    pub revert_settings: crate::rollout::revert_request::RevertSettings,
     /// How reverts are committed (author, message, cache, retries).
-    pub revert: crate::gitops::revert::RevertConfig,
+    pub revert: crate::gitops::commit_revert::RevertConfig,
     pub stats: Arc<Stats>,
     /// Prometheus series the controller records into; served by [`process::run`].
     pub metrics: Arc<metrics::Metrics>,
@@ -111,20 +117,6 @@ impl Default for Config {
             health: Arc::default(),
         }
     }
-}
-
-struct Context {
-    /// True once every cache has completed its first list; see [`report_synced`].
-    synced: watch::Receiver<bool>,
-    stats: Arc<Stats>,
-    metrics: Arc<metrics::Metrics>,
-    revert_settings: crate::rollout::gitrevert::RevertSettings,
-    client: Client,
-    recorder: Recorder,
-    stores: Stores,
-    status_writes: fresh::StatusWrites,
-    failures: Arc<Failures>,
-    attempts: Attempts<ObjectRef<Rollout>>,
 }
 
 fn api<K>(client: &Client, namespace: &Option<String>) -> Api<K>
@@ -157,99 +149,131 @@ pub async fn run(
 ) {
     let vs_resource = virtual_service_resource(&config.istio_api_version);
     let dr_resource = destination_rule_resource(&config.istio_api_version);
+    let (health, ns) = (&config.health, &config.namespace);
+    let all = watcher::Config::default;
+    // Argo's own kinds are narrowed to this controller's instance, as Argo's informers are.
+    let mine = || watches::for_instance(all(), config.instance_id.as_deref());
+    // Only ReplicaSets and pods of Rollouts carry the hash label: unrelated ones are never cached.
+    let hashed = || all().labels(POD_TEMPLATE_HASH);
 
-    let health = &config.health;
+    let replica_set_index = Index::new(index::by_controller::<ReplicaSetSummary>);
     let (rs_reader, rs_writer) = reflector::store();
-    // Only ReplicaSets Rollouts created carry the hash label: unrelated ones are never cached.
-    let rs_watch = watches::watch(
-        api::<ReplicaSetSummary>(&client, &config.namespace),
-        watcher::Config::default().labels(POD_TEMPLATE_HASH),
+    let rs_stream = cache(
+        api::<ReplicaSetSummary>(&client, ns),
+        hashed(),
         "replicasets",
         health,
+        rs_writer,
+        Some(replica_set_index.clone()),
     );
-    let rs_stream = triggers(reflector(rs_writer, rs_watch).touched_objects());
-
-    let (svc_reader, svc_writer) = reflector::store();
-    let svc_watch = watches::watch(
-        api::<ServiceSummary>(&client, &config.namespace),
-        watcher::Config::default(),
-        "services",
-        health,
-    );
-    let svc_stream = triggers(reflector(svc_writer, svc_watch).touched_objects());
-
-    let vs_writer = reflector::store::Writer::new(vs_resource.clone());
-    let vs_reader = vs_writer.as_reader();
-    let vs_watch = watches::watch(
-        dynamic_api(&client, &config.namespace, &vs_resource),
-        watcher::Config::default(),
-        "virtualservices",
-        health,
-    );
-    let vs_stream = triggers(reflector(vs_writer, vs_watch).touched_objects());
-
-    let dr_writer = reflector::store::Writer::new(dr_resource.clone());
-    let dr_reader = dr_writer.as_reader();
-    let dr_watch = watches::watch(
-        dynamic_api(&client, &config.namespace, &dr_resource),
-        watcher::Config::default(),
-        "destinationrules",
-        health,
-    );
-    let dr_stream = triggers(reflector(dr_writer, dr_watch).touched_objects());
-
-    let instance_id = config.instance_id.as_deref();
-    let (ar_reader, ar_writer) = reflector::store();
-    let ar_watch = watches::watch(
-        api::<AnalysisRun>(&client, &config.namespace),
-        watches::for_instance(watcher::Config::default(), instance_id),
-        "analysisruns",
-        health,
-    );
-    let ar_stream = triggers(reflector(ar_writer, ar_watch).touched_objects());
-
-    let (at_reader, at_writer) = reflector::store();
-    let at_watch = watches::watch(
-        api::<AnalysisTemplate>(&client, &config.namespace),
-        watches::for_instance(watcher::Config::default(), instance_id),
-        "analysistemplates",
-        health,
-    );
-    let at_stream = triggers(reflector(at_writer, at_watch).touched_objects());
-
-    // Namespaced installs may not read cluster-scoped objects.
-    let (cat_reader, cat_stream) = if config.namespace.is_none() {
-        let (reader, writer) = reflector::store();
-        let watch = watches::watch(
-            Api::<ClusterAnalysisTemplate>::all(client.clone()),
-            watches::for_instance(watcher::Config::default(), instance_id),
-            "clusteranalysistemplates",
-            health,
-        );
-        (
-            Some(reader),
-            Some(triggers(reflector(writer, watch).touched_objects())),
-        )
-    } else {
-        (None, None)
-    };
-
+    let pod_index = Index::new(index::by_owner::<PodSummary>);
     let (pod_reader, pod_writer) = reflector::store();
-    let pod_watch = watches::watch(
-        api::<crate::api::pod::PodSummary>(&client, &config.namespace),
-        watcher::Config::default().labels(POD_TEMPLATE_HASH),
+    // Pod changes reach Rollouts through their ReplicaSets' status; this stream only fills the store.
+    let pod_stream = cache(
+        api::<PodSummary>(&client, ns),
+        hashed(),
         "pods",
         health,
+        pod_writer,
+        Some(pod_index.clone()),
     );
-    // Pod changes reach Rollouts through their ReplicaSets' status; this stream only fills the store.
-    let pod_stream = reflector(pod_writer, pod_watch).touched_objects();
+    let (svc_reader, svc_writer) = reflector::store();
+    let svc_stream = cache(
+        api::<ServiceSummary>(&client, ns),
+        all(),
+        "services",
+        health,
+        svc_writer,
+        None,
+    );
+    let vs_writer = Writer::new(vs_resource.clone());
+    let vs_reader = vs_writer.as_reader();
+    let vs_stream = cache(
+        dynamic_api(&client, ns, &vs_resource),
+        all(),
+        "virtualservices",
+        health,
+        vs_writer,
+        None,
+    );
+    let dr_writer = Writer::new(dr_resource.clone());
+    let dr_reader = dr_writer.as_reader();
+    let dr_stream = cache(
+        dynamic_api(&client, ns, &dr_resource),
+        all(),
+        "destinationrules",
+        health,
+        dr_writer,
+        None,
+    );
+    // One AnalysisRun cache for both controllers: the Rollout controller owns the runs, the
+    // AnalysisRun controller measures them.
+    let analysis_run_index = Index::new(index::by_controller::<AnalysisRun>);
+    let (ar_reader, ar_writer) = reflector::store();
+    let (ar_watch, ar_owned, ar_measured) = fan_out(cache(
+        api::<AnalysisRun>(&client, ns),
+        mine(),
+        "analysisruns",
+        health,
+        ar_writer,
+        Some(analysis_run_index.clone()),
+    ));
+    let (at_reader, at_writer) = reflector::store();
+    let at_stream = cache(
+        api::<AnalysisTemplate>(&client, ns),
+        mine(),
+        "analysistemplates",
+        health,
+        at_writer,
+        None,
+    );
+    // Namespaced installs may not read cluster-scoped objects.
+    let (cat_reader, cat_stream) = match ns {
+        None => {
+            let (reader, writer) = reflector::store();
+            let stream = cache(
+                Api::<ClusterAnalysisTemplate>::all(client.clone()),
+                mine(),
+                "clusteranalysistemplates",
+                health,
+                writer,
+                None,
+            );
+            (Some(reader), Some(stream))
+        }
+        Some(_) => (None, None),
+    };
+    let rollout_index = Index::new(triggers::reference_keys);
+    let (rollouts, rollout_writer) = reflector::store();
+    let rollout_stream = cache(
+        api::<Rollout>(&client, ns),
+        mine(),
+        "rollouts",
+        health,
+        rollout_writer,
+        Some(rollout_index.clone()),
+    );
+    // Every Rollout's name, whichever controller it belongs to: the sweeper restores Services
+    // and DestinationRules only of Rollouts that are gone, not of another instance's.
+    let (all_rollouts, all_rollouts_writer) = reflector::store();
+    let all_rollouts_stream = cache(
+        api::<PartialObjectMeta<Rollout>>(&client, ns),
+        all(),
+        "rollouts (all instances)",
+        health,
+        all_rollouts_writer,
+        None,
+    );
 
     let stores = Stores {
         pods: pod_reader,
+        pod_index,
         analysis_runs: ar_reader,
+        analysis_run_index,
         analysis_templates: at_reader,
         cluster_analysis_templates: cat_reader,
         replica_sets: rs_reader,
+        replica_set_index,
         services: svc_reader,
         virtual_services: vs_reader,
         destination_rules: dr_reader,
@@ -270,7 +294,7 @@ pub async fn run(
     let failures = Arc::new(failures);
     let capabilities = Arc::new(Capabilities::default());
     capabilities.refresh(&client).await;
-    let context = Arc::new(Context {
+    let context = Arc::new(reconcile::Context {
         synced: synced.clone(),
         revert_settings: config.revert_settings,
         stats: config.stats.clone(),
@@ -282,32 +306,6 @@ pub async fn run(
         failures: failures.clone(),
         attempts: Attempts::default(),
     });
-
-    // As Controller::new, with the cached Rollouts stripped like every other cached object.
-    let (rollouts, rollout_writer) = reflector::store();
-    let rollout_watch = watches::watch(
-        api::<Rollout>(&client, &config.namespace),
-        watches::for_instance(watcher::Config::default(), instance_id),
-        "rollouts",
-        health,
-    );
-    // Every Rollout's name, whichever controller it belongs to: the sweeper restores Services
-    // and DestinationRules only of Rollouts that are gone, not of another instance's.
-    let (all_rollouts, all_rollouts_writer) = reflector::store();
-    let all_rollouts_stream = reflector(
-        all_rollouts_writer,
-        watches::watch(
-            api::<PartialObjectMeta<Rollout>>(&client, &config.namespace),
-            watcher::Config::default(),
-            "rollouts (all instances)",
-            health,
-        ),
-    )
-    .touched_objects();
-    let controller = Controller::for_stream(
-        triggers(reflector(rollout_writer, rollout_watch).applied_objects()),
-        rollouts.clone(),
-    );
     config.metrics.attach(metrics::Sources {
         synced: synced.clone(),
         rollouts: rollouts.clone(),
@@ -315,28 +313,15 @@ pub async fn run(
         analysis_templates: stores.analysis_templates.clone(),
         cluster_analysis_templates: stores.cluster_analysis_templates.clone(),
     });
-    let report = report_synced(
+    let report = readiness::report_synced(
         rollouts.clone(),
         all_rollouts.clone(),
         stores.clone(),
         synced_tx,
         config.health.clone(),
     );
-    let (svc_rollouts, vs_rollouts, dr_rollouts, at_rollouts, cat_rollouts) = (
-        rollouts.clone(),
-        rollouts.clone(),
-        rollouts.clone(),
-        rollouts.clone(),
-        rollouts.clone(),
-    );
     let shutdown = shutdown.shared();
-    let shutdown_runs = shutdown.clone();
-    let shutdown_pods = shutdown.clone();
-    let shutdown_all_rollouts = shutdown.clone();
-    let shutdown_reverts = shutdown.clone();
-    let shutdown_synced = shutdown.clone();
-    let shutdown_probe = shutdown.clone();
-    let sweeper = cleanup_loop(
+    let sweeper = sweeper::cleanup_loop(
         client.clone(),
         rollouts.clone(),
         all_rollouts,
@@ -345,67 +330,51 @@ pub async fn run(
         synced,
         shutdown.clone(),
     );
-    let mut controller = controller
+
+    let referrers = Referrers {
+        rollouts: rollouts.clone(),
+        index: rollout_index,
+    };
+    let of = |reference: fn(String, String) -> Reference| {
+        let referrers = referrers.clone();
+        move |namespace: Option<String>, name: String| {
+            referrers.of(reference(namespace.unwrap_or_default(), name))
+        }
+    };
+    let service = of(|namespace, name| Reference::Service { namespace, name });
+    let virtual_service = of(|namespace, name| Reference::VirtualService { namespace, name });
+    let destination_rule = of(|namespace, name| Reference::DestinationRule { namespace, name });
+    let template = of(|namespace, name| Reference::AnalysisTemplate { namespace, name });
+    let cluster_template = of(|_, name| Reference::ClusterAnalysisTemplate { name });
+    let mut controller = Controller::for_stream(rollout_stream, rollouts.clone())
         .reconcile_on(failure_triggers)
         .owns_stream(rs_stream)
-        .owns_stream(ar_stream)
+        .owns_shared_stream(ar_owned)
         .watches_stream(at_stream, move |t: AnalysisTemplate| {
-            let ns = t.namespace().unwrap_or_default();
-            referencing(&at_rollouts, |r, rollout_ns| {
-                rollout_ns == ns && names_template(r, &t.name_any(), false)
-            })
-        });
-    if let Some(stream) = cat_stream {
-        controller = controller.watches_stream(stream, move |t: ClusterAnalysisTemplate| {
-            referencing(&cat_rollouts, |r, _| names_template(r, &t.name_any(), true))
-        });
-    }
-    let controller = controller
-        .watches_stream(svc_stream, move |svc: ServiceSummary| {
-            let (name, svc_ns) = (svc.name_any(), svc.namespace().unwrap_or_default());
-            referencing(&svc_rollouts, |r, ns| {
-                let canary = r.spec.strategy.canary.as_ref();
-                ns == svc_ns
-                    && canary.is_some_and(|c| {
-                        c.canary_service.as_deref() == Some(name.as_str())
-                            || c.stable_service.as_deref() == Some(name.as_str())
-                    })
-            })
+            template(t.namespace(), t.name_any())
+        })
+        .watches_stream(svc_stream, move |s: ServiceSummary| {
+            service(s.namespace(), s.name_any())
         })
         .watches_stream_with(
             vs_stream,
-            move |vs: IstioObject| {
-                let (name, ns) = (vs.name_any(), vs.namespace().unwrap_or_default());
-                referencing(&vs_rollouts, |r, rollout_ns| {
-                    istio(r).is_some_and(|i| {
-                        i.virtual_service
-                            .iter()
-                            .chain(i.virtual_services.iter().flatten())
-                            .any(|v| {
-                                let (v_name, v_ns) = split_vs_name(&v.name, rollout_ns);
-                                v_name == name && v_ns == ns
-                            })
-                    })
-                })
-            },
+            move |vs: IstioObject| virtual_service(vs.namespace(), vs.name_any()),
             vs_resource,
         )
         .watches_stream_with(
             dr_stream,
-            move |dr: IstioObject| {
-                let (name, ns) = (dr.name_any(), dr.namespace().unwrap_or_default());
-                referencing(&dr_rollouts, |r, rollout_ns| {
-                    rollout_ns == ns
-                        && istio(r)
-                            .and_then(|i| i.destination_rule.as_ref())
-                            .is_some_and(|d| d.name == name)
-                })
-            },
+            move |dr: IstioObject| destination_rule(dr.namespace(), dr.name_any()),
             dr_resource,
-        )
+        );
+    if let Some(stream) = cat_stream {
+        controller = controller.watches_stream(stream, move |t: ClusterAnalysisTemplate| {
+            cluster_template(None, t.name_any())
+        });
+    }
+    let controller = controller
         .with_config(ControllerConfig::default().concurrency(config.concurrency))
-        .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, context)
+        .graceful_shutdown_on(shutdown.clone())
+        .run(reconcile::reconcile, error_policy::error_policy, context)
         .for_each(|result| async move {
             if let Err(e) = result {
                 tracing::debug!(error = %e, "reconcile did not complete");
@@ -422,387 +391,48 @@ pub async fn run(
         failures: failures.clone(),
         attempts: Attempts::default(),
     });
-    let (run_cache, run_writer) = reflector::store();
-    let run_watch = watches::watch(
-        api::<AnalysisRun>(&client, &config.namespace),
-        watches::for_instance(watcher::Config::default(), instance_id),
-        "analysisruns (measured)",
-        health,
-    );
-    let runs = Controller::for_stream(
-        triggers(reflector(run_writer, run_watch).applied_objects()),
-        run_cache,
-    )
-    .with_config(
-        ControllerConfig::default().concurrency(
-            config
-                .analysis_concurrency
-                .unwrap_or(config.concurrency.saturating_mul(3)),
-        ),
-    )
-    .graceful_shutdown_on(shutdown_runs)
-    .run(
-        analysis_run::reconcile,
-        analysis_run::error_policy,
-        run_context,
-    )
-    .for_each(|result| async move {
-        if let Err(e) = result {
-            tracing::debug!(error = %e, "AnalysisRun reconcile did not complete");
-        }
-    });
-    let pods = async move {
-        tokio::select! {
-            _ = pod_stream.for_each(|_| futures::future::ready(())) => {}
-            _ = shutdown_pods => {}
-        }
-    };
-    let all_rollouts_task = async move {
-        tokio::select! {
-            _ = all_rollouts_stream.for_each(|_| futures::future::ready(())) => {}
-            _ = shutdown_all_rollouts => {}
-        }
-    };
-    let reverts = git_revert::revert_loop(
+    let runs = Controller::for_shared_stream(ar_measured, stores.analysis_runs.clone())
+        .with_config(
+            ControllerConfig::default().concurrency(
+                config
+                    .analysis_concurrency
+                    .unwrap_or(config.concurrency.saturating_mul(3)),
+            ),
+        )
+        .graceful_shutdown_on(shutdown.clone())
+        .run(
+            analysis_run::reconcile,
+            analysis_run::error_policy,
+            run_context,
+        )
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "AnalysisRun reconcile did not complete");
+            }
+        });
+    let reverts = revert_loop::revert_loop(
         client.clone(),
         rollouts.clone(),
         recorder,
         config.revert.clone(),
         config.metrics.clone(),
         failures,
-        shutdown_reverts,
+        shutdown.clone(),
     );
-    let report = async move {
+    let probe =
+        readiness::probe_api_server(client.clone(), config.health.clone(), shutdown.clone());
+    // Watches nothing reconciles on only fill their caches.
+    let fill_only = futures::future::join3(
+        ar_watch,
+        pod_stream.for_each(|_| futures::future::ready(())),
+        all_rollouts_stream.for_each(|_| futures::future::ready(())),
+    );
+    let background = async move {
         tokio::select! {
-            _ = report => {}
-            _ = shutdown_synced => {}
+            _ = futures::future::join(fill_only, report) => {}
+            _ = shutdown => {}
         }
     };
-    let probe = probe_api_server(client.clone(), config.health.clone(), shutdown_probe);
-    futures::join!(
-        controller,
-        runs,
-        sweeper,
-        pods,
-        all_rollouts_task,
-        reverts,
-        report,
-        probe
-    );
+    futures::join!(controller, runs, sweeper, reverts, probe, background);
     config.health.set_caches_synced(false);
-}
-
-/// While a watch is failing, asks the API server for its version every second: the watches
-/// count as live again only once it answers (see `health`).
-async fn probe_api_server(
-    client: Client,
-    health: Arc<health::Health>,
-    shutdown: impl Future<Output = ()>,
-) {
-    let probe = async {
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        loop {
-            tick.tick().await;
-            if health.watches_failing() && client.apiserver_version().await.is_ok() {
-                health.api_answered();
-            }
-        }
-    };
-    tokio::select! {
-        _ = probe => {}
-        _ = shutdown => {}
-    }
-}
-
-/// A watch's objects as reconcile triggers. Its failures are left out: the watch reports them
-/// to /readyz and reconnects on its own backoff, and a failure reaching the controller's trigger
-/// stream would pause every trigger (kube backs off the whole stream, up to 30 s).
-fn triggers<K: Send>(
-    stream: impl futures::Stream<Item = Result<K, watcher::Error>> + Send,
-) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send {
-    stream.filter(|item| futures::future::ready(item.is_ok()))
-}
-
-/// Publishes "every cache has completed its first list" to reconciles, the sweeper, metrics
-/// and `/readyz`. This task is the only waiter on the stores: a store's readiness signal
-/// keeps a single waker, so concurrent waiters (or a `now_or_never` probe) would steal each
-/// other's wake-up and leave a reconcile asleep until its timeout.
-async fn report_synced(
-    rollouts: Store<Rollout>,
-    all_rollouts: Store<PartialObjectMeta<Rollout>>,
-    stores: Stores,
-    synced: watch::Sender<bool>,
-    health: Arc<health::Health>,
-) {
-    let _ = rollouts.wait_until_ready().await;
-    let _ = all_rollouts.wait_until_ready().await;
-    let _ = stores.replica_sets.wait_until_ready().await;
-    let _ = stores.services.wait_until_ready().await;
-    let _ = stores.virtual_services.wait_until_ready().await;
-    let _ = stores.destination_rules.wait_until_ready().await;
-    let _ = stores.analysis_runs.wait_until_ready().await;
-    let _ = stores.pods.wait_until_ready().await;
-    let _ = stores.analysis_templates.wait_until_ready().await;
-    if let Some(cluster) = &stores.cluster_analysis_templates {
-        let _ = cluster.wait_until_ready().await;
-    }
-    let _ = synced.send(true);
-    health.set_caches_synced(true);
-    tracing::info!("caches synced");
-}
-
-/// Whether the Rollout's steps or background analysis name this template.
-fn names_template(rollout: &Rollout, name: &str, cluster: bool) -> bool {
-    let Some(canary) = rollout.spec.strategy.canary.as_ref() else {
-        return false;
-    };
-    canary
-        .steps
-        .iter()
-        .flatten()
-        .filter_map(|s| s.analysis.as_ref())
-        .chain(canary.analysis.as_ref().map(|b| &b.analysis))
-        .flat_map(|a| a.templates.iter().flatten())
-        .any(|t| t.template_name == name && t.cluster_scope.unwrap_or(false) == cluster)
-}
-
-fn istio(rollout: &Rollout) -> Option<&crate::api::rollout::IstioTrafficRouting> {
-    rollout
-        .spec
-        .strategy
-        .canary
-        .as_ref()?
-        .traffic_routing
-        .as_ref()?
-        .istio
-        .as_ref()
-}
-
-/// Rollouts for which `matches(rollout, rollout_namespace)` holds. Linear in Rollouts; runs only
-/// on Service/VirtualService/DestinationRule changes.
-fn referencing(
-    rollouts: &Store<Rollout>,
-    matches: impl Fn(&Rollout, &str) -> bool,
-) -> Vec<ObjectRef<Rollout>> {
-    rollouts
-        .state()
-        .iter()
-        .filter(|r| matches(r, r.metadata.namespace.as_deref().unwrap_or_default()))
-        .map(|r| ObjectRef::from_obj(&**r))
-        .collect()
-}
-
-async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, Error> {
-    ctx.stats
-        .reconciles
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let started = std::time::Instant::now();
-    let result = reconcile_rollout(&rollout, &ctx, started).await;
-    ctx.metrics.rollout_reconciled(
-        &rollout.namespace().unwrap_or_default(),
-        &rollout.name_any(),
-        started.elapsed(),
-    );
-    match &result {
-        Ok(_) => ctx.attempts.succeeded(&ObjectRef::from_obj(&*rollout)),
-        Err(error) => {
-            if let Some(failure) = error.write_failure() {
-                report_failure(&rollout, &failure, &ctx).await;
-            }
-        }
-    }
-    result
-}
-
-/// Shows a write this reconcile could not make on the Rollout right away: its condition (if
-/// that changed; the status write is the only one a failing apply still makes) and a Warning
-/// Event, which repeats join as a series. The next plan whose writes all succeed clears it.
-async fn report_failure(rollout: &Rollout, failure: &WriteFailure, ctx: &Context) {
-    let namespace = rollout.namespace().unwrap_or_else(|| "default".into());
-    let mut status = rollout.status.clone().unwrap_or_default();
-    let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::now());
-    // Where status itself cannot be written, the Event is all there is.
-    let status_writable = !(failure.kind == "Rollout" && failure.verb == apply::STATUS_VERB);
-    if status_writable && crate::rollout::failure::report(&mut status, failure, &now) {
-        let mut updated = rollout.clone();
-        updated.status = Some(status);
-        let written = Api::<Rollout>::namespaced(ctx.client.clone(), &namespace)
-            .replace_status(&rollout.name_any(), &PostParams::default(), &updated)
-            .await;
-        if let Err(e) = written {
-            tracing::warn!(rollout = %rollout.name_any(), error = %e, "could not show the failure in the Rollout's status");
-        }
-    }
-    let event = kube::runtime::events::Event {
-        type_: kube::runtime::events::EventType::Warning,
-        reason: REASON_RECONCILE_ERROR.into(),
-        note: Some(failure.describe()),
-        action: REASON_RECONCILE_ERROR.into(),
-        secondary: None,
-    };
-    if let Err(e) = ctx.recorder.publish(&event, &rollout.object_ref(&())).await {
-        tracing::warn!(error = %e, "could not publish the failure event");
-    }
-}
-
-async fn reconcile_rollout(
-    rollout: &Rollout,
-    ctx: &Context,
-    started: std::time::Instant,
-) -> Result<Action, Error> {
-    let stores = &ctx.stores;
-    let mut synced = ctx.synced.clone();
-    match tokio::time::timeout(CACHE_SYNC_TIMEOUT, synced.wait_for(|s| *s)).await {
-        Ok(Ok(_)) => {}
-        _ => return Err(Error::CacheNotReady(CACHE_SYNC_TIMEOUT)),
-    }
-    if ctx
-        .status_writes
-        .is_stale(rollout, std::time::Instant::now())
-    {
-        // The Rollout watch event of that write triggers the next reconcile; this is a fallback.
-        return Ok(Action::requeue(Duration::from_secs(1)));
-    }
-    let mut observed = observe::observe(rollout, stores);
-    observed.revert_settings = ctx.revert_settings;
-    observed.write_failures = ctx.failures.for_rollout(&ObjectRef::from_obj(rollout));
-    let plan = crate::rollout::plan(rollout, &observed, jiff::Timestamp::now());
-    let span = tracing::info_span!(
-        "reconcile",
-        namespace = %rollout.namespace().unwrap_or_default(),
-        rollout = %rollout.name_any(),
-        revision = plan.status.current_pod_hash.as_deref().unwrap_or(""),
-        step = plan.status.current_step_index.unwrap_or(0),
-    );
-    let _enter = span.enter();
-    for event in &plan.events {
-        tracing::info!(reason = %event.reason, "{}", event.message);
-    }
-    drop(_enter);
-    let writer = Writer {
-        client: &ctx.client,
-        recorder: &ctx.recorder,
-        virtual_service_resource: &stores.virtual_service_resource,
-        destination_rule_resource: &stores.destination_rule_resource,
-    };
-    let writes = writer.apply(rollout, &plan).await?;
-    if writes.status > 0 {
-        ctx.status_writes.replaced(
-            rollout,
-            writes.state_written_at.clone(),
-            std::time::Instant::now(),
-        );
-    }
-    if let Some(safe_at) = writes.traffic_safe_at {
-        let failed = observed
-            .analysis_runs
-            .iter()
-            .filter(|r| {
-                r.status
-                    .as_ref()
-                    .is_some_and(|s| matches!(s.phase.as_str(), FAILED | ERROR))
-            })
-            .map(|r| r.name_any());
-        ctx.metrics.traffic_safe(
-            &rollout.namespace().unwrap_or_default(),
-            failed,
-            started,
-            safe_at,
-        );
-    }
-    Ok(Action::requeue(
-        plan.requeue_after.map_or(RESYNC, |d| d.min(RESYNC)),
-    ))
-}
-
-/// Retries with backoff per Rollout: quickly after a conflict (fresh state is one watch event
-/// away), further apart for failures a person has to fix.
-fn error_policy(rollout: Arc<Rollout>, error: &Error, ctx: Arc<Context>) -> Action {
-    ctx.stats
-        .reconcile_errors
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let category = error.category();
-    ctx.metrics.rollout_reconcile_error(
-        &rollout.namespace().unwrap_or_default(),
-        &rollout.name_any(),
-        category,
-    );
-    let delay = ctx
-        .attempts
-        .failed(ObjectRef::from_obj(&*rollout), category);
-    if category == error::Category::Conflict {
-        tracing::debug!(rollout = %rollout.name_any(), error = %error, retry_in = ?delay, "re-planning");
-    } else {
-        tracing::warn!(
-            rollout = %rollout.name_any(), error = %error, category = category.as_str(),
-            retry_in = ?delay, "reconcile failed"
-        );
-    }
-    Action::requeue(delay)
-}
-
-async fn cleanup_loop(
-    client: Client,
-    rollouts: Store<Rollout>,
-    all_rollouts: Store<PartialObjectMeta<Rollout>>,
-    stores: Stores,
-    failures: Arc<Failures>,
-    synced: watch::Receiver<bool>,
-    shutdown: impl Future<Output = ()>,
-) {
-    let sweep = async {
-        let mut interval = tokio::time::interval(CLEANUP_INTERVAL);
-        loop {
-            interval.tick().await;
-            if !*synced.borrow() {
-                continue;
-            }
-            failures.retain(|rollout| rollouts.get(rollout).is_some());
-            let services = stores.services.state();
-            let drs = stores.destination_rules.state();
-            let restores = cleanup::orphan_restores(
-                services.iter().map(|s| &**s),
-                drs.iter().map(|d| &**d),
-                |ns, name| all_rollouts.get(&ObjectRef::new(name).within(ns)).is_some(),
-            );
-            for restore in restores {
-                let result = match &restore {
-                    cleanup::Restore::Service {
-                        namespace,
-                        name,
-                        patch,
-                    } => Api::<Service>::namespaced(client.clone(), namespace)
-                        .patch(name, &PatchParams::default(), &Patch::Merge(patch))
-                        .await
-                        .map(|_| ()),
-                    cleanup::Restore::DestinationRule {
-                        namespace,
-                        name,
-                        patch,
-                    } => Api::<DynamicObject>::namespaced_with(
-                        client.clone(),
-                        namespace,
-                        &stores.destination_rule_resource,
-                    )
-                    .patch(
-                        name,
-                        &PatchParams::default(),
-                        &Patch::<()>::Json(patch.clone()),
-                    )
-                    .await
-                    .map(|_| ()),
-                };
-                match result {
-                    Ok(()) => tracing::info!(?restore, "restored object of a deleted Rollout"),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "could not restore object of a deleted Rollout")
-                    }
-                }
-            }
-        }
-    };
-    tokio::select! {
-        _ = sweep => {}
-        _ = shutdown => {}
-    }
 }

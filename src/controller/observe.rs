@@ -1,6 +1,10 @@
-//! observe: reads what one Rollout's plan needs from the reflector stores. No writes, no
-//! API calls: the stores are filled by the watches the controller runs.
+//! observe: reads what one Rollout's plan needs from the reflector stores, through indexes and
+//! lookups by name, so its cost follows the Rollout's own objects, not the cluster's. No writes,
+//! no API calls: the stores are filled by the watches the controller runs.
 
+use super::index::{self, Index};
+use super::triggers::templates_named;
+use crate::analysis::template::Templates;
 use crate::api::analysis::{AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate};
 use crate::api::istio::IstioObject;
 use crate::api::pod::PodSummary;
@@ -12,6 +16,7 @@ use crate::traffic::split_vs_name;
 use kube::ResourceExt;
 use kube::core::ApiResource;
 use kube::runtime::reflector::{ObjectRef, Store};
+use std::sync::Arc;
 
 #[derive(Clone)]
 pub struct Stores {
@@ -22,6 +27,12 @@ pub struct Stores {
     /// None in namespaced mode, which may not read cluster-scoped objects.
     pub cluster_analysis_templates: Option<Store<ClusterAnalysisTemplate>>,
     pub replica_sets: Store<ReplicaSetSummary>,
+    /// The ReplicaSets by controlling owner (Rollout uid).
+    pub replica_set_index: Index<ReplicaSetSummary>,
+    /// The pods by owner (ReplicaSet uid).
+    pub pod_index: Index<PodSummary>,
+    /// The AnalysisRuns by controlling owner (Rollout uid).
+    pub analysis_run_index: Index<AnalysisRun>,
     pub services: Store<ServiceSummary>,
     pub virtual_services: Store<IstioObject>,
     pub destination_rules: Store<IstioObject>,
@@ -44,66 +55,34 @@ pub fn strip_unread<K: kube::Resource>(object: &mut K) {
     }
 }
 
-/// Objects in `namespace` whose controlling owner is the object with `uid`.
-fn owned<K>(store: &Store<K>, namespace: &str, uid: Option<&str>) -> Vec<K>
+/// The cached objects whose controlling owner has `uid`, found through `index`.
+fn owned<K>(store: &Store<K>, index: &Index<K>, uid: &str) -> Vec<Arc<K>>
 where
-    K: kube::Resource + Clone + 'static,
-    K::DynamicType: Eq + std::hash::Hash + Clone,
+    K: kube::Resource<DynamicType = ()> + Clone + 'static,
 {
-    store
-        .state()
-        .into_iter()
-        .filter(|o| o.meta().namespace.as_deref() == Some(namespace))
-        .filter(|o| {
-            o.owner_references()
-                .iter()
-                .any(|r| r.controller == Some(true) && Some(r.uid.as_str()) == uid)
-        })
-        .map(|o| (*o).clone())
-        .collect()
+    index.lookup(store, index::owner_key(uid), |o| {
+        index::owned_by(o, uid, true)
+    })
 }
 
 pub fn observe(rollout: &Rollout, stores: &Stores) -> Observed {
     let namespace = rollout.namespace().unwrap_or_else(|| "default".to_string());
-    let uid = rollout.uid();
-    let replica_sets = owned(&stores.replica_sets, &namespace, uid.as_deref());
-    let analysis_runs = owned(&stores.analysis_runs, &namespace, uid.as_deref());
+    let uid = rollout.uid().unwrap_or_default();
+    let replica_sets = owned(&stores.replica_sets, &stores.replica_set_index, &uid);
     let mut observed = Observed {
-        replica_sets,
-        analysis_runs,
+        analysis_runs: owned(&stores.analysis_runs, &stores.analysis_run_index, &uid),
         ..Default::default()
     };
-    let rs_uids: Vec<String> = observed
-        .replica_sets
-        .iter()
-        .filter_map(|rs| rs.metadata.uid.clone())
-        .collect();
-    observed.pods = stores
-        .pods
-        .state()
-        .into_iter()
-        .filter(|pod| pod.metadata.namespace.as_deref() == Some(namespace.as_str()))
-        .filter(|pod| {
-            pod.owner_references()
-                .iter()
-                .any(|o| rs_uids.contains(&o.uid))
-        })
-        .map(|pod| (*pod).clone())
-        .collect();
-    observed.templates.namespaced = stores
-        .analysis_templates
-        .state()
-        .into_iter()
-        .filter(|t| t.metadata.namespace.as_deref() == Some(namespace.as_str()))
-        .map(|t| (t.name_any(), (*t).clone()))
-        .collect();
-    if let Some(cluster) = &stores.cluster_analysis_templates {
-        observed.templates.cluster = cluster
-            .state()
-            .into_iter()
-            .map(|t| (t.name_any(), (*t).clone()))
-            .collect();
+    for rs in &replica_sets {
+        let rs_uid = rs.metadata.uid.as_deref().unwrap_or_default();
+        observed.pods.extend(stores.pod_index.lookup(
+            &stores.pods,
+            index::owner_key(rs_uid),
+            |pod| index::owned_by(pod, rs_uid, false),
+        ));
     }
+    observed.replica_sets = replica_sets;
+    observed.templates = templates(rollout, &namespace, stores);
     let Some(canary) = rollout.spec.strategy.canary.as_ref() else {
         return observed;
     };
@@ -150,6 +129,50 @@ pub fn observe(rollout: &Rollout, stores: &Stores) -> Observed {
             .and_then(|object| object.to_value().ok());
     }
     observed
+}
+
+/// The templates the Rollout names and those they include through `spec.templates`, each
+/// looked up by name; a missing one is left out for validation to report.
+fn templates(rollout: &Rollout, namespace: &str, stores: &Stores) -> Templates {
+    let mut found = Templates::default();
+    let mut wanted = templates_named(rollout);
+    while let Some((name, cluster)) = wanted.pop() {
+        let nested = if cluster {
+            if found.cluster.contains_key(&name) {
+                continue;
+            }
+            let Some(template) = stores
+                .cluster_analysis_templates
+                .as_ref()
+                .and_then(|s| s.get(&ObjectRef::new(&name)))
+            else {
+                continue;
+            };
+            let nested = template.spec.template.templates.clone();
+            found.cluster.insert(name, (*template).clone());
+            nested
+        } else {
+            if found.namespaced.contains_key(&name) {
+                continue;
+            }
+            let Some(template) = stores
+                .analysis_templates
+                .get(&ObjectRef::new(&name).within(namespace))
+            else {
+                continue;
+            };
+            let nested = template.spec.templates.clone();
+            found.namespaced.insert(name, (*template).clone());
+            nested
+        };
+        wanted.extend(
+            nested
+                .into_iter()
+                .flatten()
+                .map(|t| (t.template_name, t.cluster_scope.unwrap_or(false))),
+        );
+    }
+    found
 }
 
 #[cfg(test)]

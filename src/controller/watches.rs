@@ -1,16 +1,20 @@
-//! The watches that fill the controller's caches, all made the same way: fields Weir never
+//! The watches that fill the controller's caches, all made the same way ([`cache`]): fields Weir never
 //! reads are dropped before caching, a failed watch reconnects after a short backoff, and every
 //! event or failure is reported to `/readyz`. The watches of Argo's own kinds are also narrowed
 //! to this controller's instance id, as Argo's informers are.
 
 use super::health::Health;
+use super::index::Index;
 use super::observe::strip_unread;
-use futures::{Stream, StreamExt};
+use futures::channel::mpsc;
+use futures::{Future, SinkExt, Stream, StreamExt};
 use kube::api::Api;
+use kube::runtime::reflector::{reflector, store::Writer};
 use kube::runtime::utils::Backoff;
 use kube::runtime::{WatchStreamExt, watcher};
 use serde::de::DeserializeOwned;
 use std::fmt::Debug;
+use std::hash::Hash;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -105,6 +109,64 @@ where
             event
         })
         .backoff(ReconnectBackoff::default())
+}
+
+/// A watch's objects as reconcile triggers. Its failures are left out: the watch reports them
+/// to /readyz and reconnects on its own backoff, and a failure reaching the controller's trigger
+/// stream would pause every trigger (kube backs off the whole stream, up to 30 s).
+pub fn triggers<K: Send>(
+    stream: impl Stream<Item = watcher::Result<K>> + Send,
+) -> impl Stream<Item = watcher::Result<K>> + Send {
+    stream.filter(|item| futures::future::ready(item.is_ok()))
+}
+
+/// The one way a cache is filled: `api`'s watch (see [`watch`]) keeps `writer`'s store, and
+/// `index` if given, up to date; the returned stream yields every object it changes or removes,
+/// for triggers. Nothing is cached unless the stream is polled.
+pub fn cache<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    name: &'static str,
+    health: &Arc<Health>,
+    writer: Writer<K>,
+    index: Option<Index<K>>,
+) -> impl Stream<Item = watcher::Result<K>> + Send + use<K>
+where
+    K: kube::Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K::DynamicType: Eq + Hash + Clone + Send + Sync,
+{
+    let events = watch(api, config, name, health).inspect(move |event| {
+        if let (Some(index), Ok(event)) = (&index, event) {
+            index.observe(event);
+        }
+    });
+    triggers(reflector(writer, events).touched_objects())
+}
+
+/// Hands every object of `stream` to two consumers (each a controller's trigger stream), so one
+/// watch and one cache serve both. The returned future drives the watch and must be polled;
+/// a consumer that falls `BUFFER` objects behind holds the watch back rather than dropping any.
+pub fn fan_out<K: Send + Sync + 'static>(
+    stream: impl Stream<Item = watcher::Result<K>> + Send,
+) -> (
+    impl Future<Output = ()> + Send,
+    impl Stream<Item = Arc<K>> + Send,
+    impl Stream<Item = Arc<K>> + Send,
+) {
+    const BUFFER: usize = 1024;
+    let (mut first_tx, first_rx) = mpsc::channel(BUFFER);
+    let (mut second_tx, second_rx) = mpsc::channel(BUFFER);
+    let drive = async move {
+        let mut stream = std::pin::pin!(stream);
+        while let Some(item) = stream.next().await {
+            let Ok(object) = item else { continue };
+            let object = Arc::new(object);
+            // A consumer that has stopped (shutdown) no longer needs objects; the other may.
+            let _ = first_tx.send(object.clone()).await;
+            let _ = second_tx.send(object).await;
+        }
+    };
+    (drive, first_rx, second_rx)
 }
 
 #[cfg(test)]

@@ -160,7 +160,7 @@ pub async fn run(options: Options) -> Result<(), DemoError> {
     let cache = repo.path().with_extension("cache");
     let config = crate::controller::Config {
         prometheus_address: Some(metrics.url().to_string()),
-        revert: crate::gitops::revert::RevertConfig {
+        revert: crate::gitops::commit_revert::RevertConfig {
             cache_dir: cache.clone(),
             ..Default::default()
         },

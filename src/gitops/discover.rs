@@ -43,7 +43,7 @@ use serde_json::Value;
 use std::fmt;
 
 /// `"true"` opts a Rollout into Git revert (the same key the abort logic reads).
-pub const ANNOTATION_REVERT: &str = crate::rollout::gitrevert::ANNOTATION_GIT_REVERT;
+pub const ANNOTATION_REVERT: &str = crate::rollout::revert_request::ANNOTATION_GIT_REVERT;
 pub const ANNOTATION_REPO: &str = "weir.dev/git-repo";
 pub const ANNOTATION_BRANCH: &str = "weir.dev/git-branch";
 pub const ANNOTATION_PATH: &str = "weir.dev/git-path";

@@ -3,8 +3,8 @@
 //! runs that are no longer needed and keep the run history within its limits. Runs before the
 //! routing decisions so that a failed run puts the canary weight to 0 in the same plan.
 
+use super::abort::Cause;
 use super::canary::Context;
-use super::conditions::{self, PROGRESSING, REASON_ABORTED};
 use super::plan::{EventType, Plan};
 use crate::analysis::assess::{ERROR, FAILED, INCONCLUSIVE, SUCCESSFUL, is_completed};
 use crate::analysis::template::{
@@ -16,6 +16,7 @@ use crate::api::labels::POD_TEMPLATE_HASH;
 use crate::api::rollout::{
     PauseCondition, RevertEvidence, RolloutAnalysis, RolloutAnalysisRunStatus,
 };
+use std::sync::Arc;
 
 pub const PAUSE_REASON_INCONCLUSIVE: &str = "InconclusiveAnalysisRun";
 const DEFAULT_HISTORY_LIMIT: i32 = 5;
@@ -24,8 +25,9 @@ const DEFAULT_HISTORY_LIMIT: i32 = 5;
 pub struct AnalysisState {
     /// The current step is an analysis step whose run succeeded.
     pub step_successful: bool,
-    /// What the run that aborted the Rollout measured, for the Git revert's commit.
-    pub abort_evidence: Option<RevertEvidence>,
+    /// A current run failed or errored: the abort it causes, with what it measured for the Git
+    /// revert's commit (the background run's if both failed).
+    pub abort: Option<Cause>,
     /// A current run's results cannot be written: its verdict is unknown, so the Rollout must
     /// neither advance nor promote (a background analysis that never measures would otherwise
     /// let a bad release through).
@@ -108,17 +110,14 @@ pub fn reconcile(
                 &background.analysis,
                 RunKind::Background,
                 revision,
+                &mut state.abort,
             );
-            state.abort_evidence = failed_evidence(ctx, plan, RunKind::Background);
         }
     }
     if let Some(step_analysis) = ctx.steps.get(index).and_then(|s| s.analysis.as_ref()) {
+        let kind = RunKind::Step(index);
         state.step_successful =
-            drive(ctx, plan, step_analysis, RunKind::Step(index), revision) == Some(SUCCESSFUL);
-        state.abort_evidence = state
-            .abort_evidence
-            .take()
-            .or_else(|| failed_evidence(ctx, plan, RunKind::Step(index)));
+            drive(ctx, plan, step_analysis, kind, revision, &mut state.abort) == Some(SUCCESSFUL);
     }
     state.unrecorded = [RunKind::Background, RunKind::Step(index)]
         .into_iter()
@@ -140,6 +139,7 @@ fn drive(
     analysis: &RolloutAnalysis,
     kind: RunKind,
     revision: i64,
+    abort: &mut Option<Cause>,
 ) -> Option<&'static str> {
     let run = current_run(ctx, plan, kind);
     let resumed = run.is_some_and(|r| phase(r) == INCONCLUSIVE)
@@ -156,7 +156,7 @@ fn drive(
             create(ctx, plan, analysis, kind, revision);
             None
         }
-        Some(run) => Some(react(ctx, plan, run, kind, revision)),
+        Some(run) => Some(react(ctx, plan, run, kind, revision, abort)),
         None => {
             let paused = plan
                 .status
@@ -283,6 +283,7 @@ fn react(
     run: &AnalysisRun,
     kind: RunKind,
     revision: i64,
+    abort: &mut Option<Cause>,
 ) -> &'static str {
     let now_phase: &'static str = match phase(run) {
         SUCCESSFUL => SUCCESSFUL,
@@ -302,23 +303,19 @@ fn react(
             };
             // Argo's words, which `kubectl argo rollouts` and Argo CD show: the run's message
             // (the metric, its limits and the provider's error) after the prefix, if it has one.
-            let mut abort = format!(
+            let mut abort_message = format!(
                 "Rollout aborted update to revision {revision}: {kind_text} analysis phase error/failed"
             );
             if let Some(message) = message.filter(|m| !m.is_empty()) {
-                abort.push_str(": ");
-                abort.push_str(&message);
+                abort_message.push_str(": ");
+                abort_message.push_str(&message);
             }
-            plan.status.abort = Some(true);
-            conditions::set(
-                &mut plan.status,
-                PROGRESSING,
-                "False",
-                REASON_ABORTED,
-                &abort,
-                &ctx.now_time,
-                true,
-            );
+            if abort.is_none() {
+                *abort = Some(Cause::Analysis {
+                    message: abort_message,
+                    evidence: failed_evidence(ctx, plan, kind).unwrap_or_default(),
+                });
+            }
         }
         INCONCLUSIVE => {
             let paused = plan
@@ -416,6 +413,7 @@ fn collect_garbage(ctx: &Context, plan: &mut Plan) {
         .observed
         .analysis_runs
         .iter()
+        .map(Arc::as_ref)
         .filter(|r| is_completed(phase(r)) && !current.iter().any(|c| c == name(r)))
         .collect();
     completed.sort_by_key(|r| {

@@ -9,11 +9,13 @@ use crate::api::replica_set::ReplicaSetSummary;
 use crate::api::service::ServiceSummary;
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Default)]
 pub struct Observed {
-    /// ReplicaSets owned by the Rollout.
-    pub replica_sets: Vec<ReplicaSetSummary>,
+    /// ReplicaSets owned by the Rollout. Shared with the cache they were read from (as are the
+    /// pods and AnalysisRuns): observing clones pointers, not objects.
+    pub replica_sets: Vec<Arc<ReplicaSetSummary>>,
     /// Services named by canaryService/stableService that exist, by name.
     pub services: BTreeMap<String, ServiceSummary>,
     /// VirtualServices named by the Rollout that exist, by (namespace, name), as stored JSON.
@@ -21,13 +23,13 @@ pub struct Observed {
     /// The DestinationRule named by the Rollout, as stored JSON.
     pub destination_rule: Option<Value>,
     /// Pods of the Rollout's ReplicaSets (for `restartAt`).
-    pub pods: Vec<PodSummary>,
+    pub pods: Vec<Arc<PodSummary>>,
     /// AnalysisRuns owned by the Rollout.
-    pub analysis_runs: Vec<AnalysisRun>,
+    pub analysis_runs: Vec<Arc<AnalysisRun>>,
     /// AnalysisTemplates of the Rollout's namespace and ClusterAnalysisTemplates.
     pub templates: Templates,
     /// Controller settings for Git reverts (not observed; passed through so plan stays pure).
-    pub revert_settings: crate::rollout::gitrevert::RevertSettings,
+    pub revert_settings: crate::rollout::revert_request::RevertSettings,
     /// Writes for this Rollout that Weir's other loops could not make and are retrying: its
     /// AnalysisRuns' status, its Git revert's result.
     pub write_failures: Vec<crate::rollout::failure::WriteFailure>,

@@ -66,6 +66,9 @@ pub struct Plan {
     pub weir: Option<WeirStatus>,
     pub events: Vec<PlannedEvent>,
     pub requeue_after: Option<Duration>,
+    /// This plan records a new abort (set only by `abort::abort`): its VirtualService writes
+    /// are the ones that send traffic back to stable.
+    pub aborting: bool,
 }
 
 impl Plan {

@@ -5,6 +5,7 @@
 use super::canary::Context;
 use super::plan::{EventType, Plan};
 use crate::api::pod::PodSummary;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub fn plan_restart(ctx: &Context, plan: &mut Plan) {
@@ -22,6 +23,7 @@ pub fn plan_restart(ctx: &Context, plan: &mut Plan) {
         .observed
         .pods
         .iter()
+        .map(Arc::as_ref)
         .filter(|p| p.metadata.deletion_timestamp.is_none())
         .collect();
     let stable = plan.status.stable_rs.clone();

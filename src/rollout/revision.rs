@@ -40,7 +40,7 @@ pub fn plan_new_revision(ctx: &Context, plan: &mut Plan) {
         reset_for_revision(ctx, revision, plan);
         // An image that failed and was reverted in Git comes back (an image updater rolling
         // forward): stay aborted rather than start another canary.
-        super::gitrevert::hold_if_held(ctx, plan, revision);
+        super::revert_request::hold_if_held(ctx, plan, revision);
     }
     if ctx.new_rs.is_none() {
         status::finish(ctx, plan, revision, None);

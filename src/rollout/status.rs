@@ -3,15 +3,17 @@
 
 use super::canary::Context;
 use super::conditions::{
-    self, AVAILABLE, COMPLETED, HEALTHY, PAUSED, PHASE_HEALTHY, PROGRESSING, REASON_ABORTED,
-    REASON_AVAILABLE, REASON_COMPLETED, REASON_DEADLINE, REASON_HEALTHY, REASON_NEW_RS_AVAILABLE,
-    REASON_PAUSED, REASON_REPLICA_SET_UPDATED, REASON_RESUMED, REASON_RETRY,
+    self, AVAILABLE, COMPLETED, HEALTHY, PAUSED, PHASE_HEALTHY, PROGRESSING, REASON_AVAILABLE,
+    REASON_COMPLETED, REASON_DEADLINE, REASON_HEALTHY, REASON_NEW_RS_AVAILABLE, REASON_PAUSED,
+    REASON_REPLICA_SET_UPDATED, REASON_RESUMED, REASON_RETRY,
 };
 use super::observed::{available, current, ready};
 use super::plan::{EventType, Plan};
 use crate::api::limits::{STATUS_MESSAGE_LIMIT, truncate};
+use crate::api::replica_set::ReplicaSetSummary;
 use crate::api::rollout::RolloutStatus;
 use jiff::SignedDuration;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub const DEFAULT_PROGRESS_DEADLINE_SECONDS: i32 = 600;
@@ -19,14 +21,14 @@ pub const DEFAULT_PROGRESS_DEADLINE_SECONDS: i32 = 600;
 /// Fills counts, conditions and phase. `previous` is the status before this plan for a steady
 /// reconcile (progress is judged against it); None right after a new revision.
 pub fn finish(ctx: &Context, plan: &mut Plan, revision: i64, previous: Option<&RolloutStatus>) {
-    let rs = &ctx.observed.replica_sets;
+    let rs: Vec<&ReplicaSetSummary> = ctx.observed.replica_sets.iter().map(Arc::as_ref).collect();
     let st = &mut plan.status;
     st.current_pod_hash = Some(ctx.hash.clone());
     st.current_step_hash = Some(ctx.steps_hash.clone());
-    st.replicas = Some(rs.iter().map(current).sum());
+    st.replicas = Some(rs.iter().copied().map(current).sum());
     st.updated_replicas = Some(ctx.new_rs.map(current).unwrap_or(0));
-    st.ready_replicas = Some(rs.iter().map(ready).sum());
-    st.available_replicas = Some(rs.iter().map(available).sum());
+    st.ready_replicas = Some(rs.iter().copied().map(ready).sum());
+    st.available_replicas = Some(rs.iter().copied().map(available).sum());
     st.hpa_replicas = st.replicas;
     st.selector = ctx.rollout.spec.selector.as_ref().map(|s| {
         s.match_labels
@@ -259,32 +261,16 @@ fn progress_condition(ctx: &Context, plan: &mut Plan, previous: &RolloutStatus, 
     }
     let message = format!("ReplicaSet \"{rs_name}\" has timed out progressing.");
     plan.event(EventType::Warning, REASON_DEADLINE, message.clone());
-    let st = &mut plan.status;
     if ctx.rollout.spec.progress_deadline_abort.unwrap_or(false) {
-        st.abort = Some(true);
-        st.aborted_at = Some(now.clone());
-        st.pause_conditions = None;
-        st.controller_pause = None;
-        let abort_message = format!("Rollout aborted update to revision {revision}: {message}");
-        conditions::set(
-            st,
-            PROGRESSING,
-            "False",
-            REASON_ABORTED,
-            &abort_message,
-            &now,
-            true,
-        );
-        plan.event(EventType::Warning, REASON_ABORTED, abort_message);
-        super::gitrevert::request(
+        super::abort::abort(
             ctx,
             plan,
-            super::gitrevert::AbortCause::ProgressDeadline(message),
+            super::abort::Cause::ProgressDeadline { message },
             revision,
         );
     } else {
         conditions::set(
-            st,
+            &mut plan.status,
             PROGRESSING,
             "False",
             REASON_DEADLINE,

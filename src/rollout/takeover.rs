@@ -16,6 +16,7 @@ use super::plan::{EventType, Plan, ReplicaSetUpdate};
 use crate::api::labels::{ARGO_DESIRED_REPLICAS, WEIR_POD_TEMPLATE_HASH};
 use crate::api::replica_set::ReplicaSetSummary;
 use crate::api::rollout::Rollout;
+use std::sync::Arc;
 
 /// The ReplicaSet of the current pod template, and under which hash it goes.
 pub struct NewReplicaSet<'a> {
@@ -45,7 +46,7 @@ pub fn new_replica_set<'a>(
         rs: Some(rs),
         adopted,
     };
-    let rss = &observed.replica_sets;
+    let rss: Vec<&ReplicaSetSummary> = observed.replica_sets.iter().map(Arc::as_ref).collect();
     if let Some(rs) = rss.iter().find(|rs| hash_of(rs) == Some(template_hash)) {
         return found(rs, false);
     }
@@ -55,7 +56,7 @@ pub fn new_replica_set<'a>(
     {
         return found(rs, false);
     }
-    if let Some(rs) = argo_current(rollout, rss) {
+    if let Some(rs) = argo_current(rollout, &rss) {
         return found(rs, true);
     }
     NewReplicaSet {
@@ -72,7 +73,7 @@ pub fn new_replica_set<'a>(
 /// is never mistaken for the new template's.
 fn argo_current<'a>(
     rollout: &Rollout,
-    rss: &'a [ReplicaSetSummary],
+    rss: &[&'a ReplicaSetSummary],
 ) -> Option<&'a ReplicaSetSummary> {
     let status = rollout.status.as_ref()?;
     let generation = rollout.metadata.generation?.to_string();
@@ -83,7 +84,7 @@ fn argo_current<'a>(
         .current_pod_hash
         .as_deref()
         .filter(|h| !h.is_empty())?;
-    rss.iter().find(|rs| {
+    rss.iter().copied().find(|rs| {
         hash_of(rs) == Some(hash)
             && annotation(rs, ARGO_DESIRED_REPLICAS).is_some()
             && annotation(rs, WEIR_POD_TEMPLATE_HASH).is_none()
@@ -231,7 +232,7 @@ mod tests {
         ];
         for (case, rollout, rss, hash, found, adopted) in cases {
             let observed = Observed {
-                replica_sets: rss,
+                replica_sets: rss.into_iter().map(Arc::new).collect(),
                 ..Default::default()
             };
             let got = new_replica_set(&rollout, &observed, "t");

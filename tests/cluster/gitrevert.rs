@@ -119,7 +119,7 @@ async fn failing_setup() -> (
     let mut bed = Bed::new().await;
     bed.apply(&manifests(&prom, &repo.url_file())).await;
     let config = weir::controller::Config {
-        revert: weir::gitops::revert::RevertConfig {
+        revert: weir::gitops::commit_revert::RevertConfig {
             cache_dir: std::env::temp_dir().join(format!("weir-cache-{}", std::process::id())),
             retry_after: Duration::from_millis(500),
             ..Default::default()
@@ -348,7 +348,7 @@ pub async fn an_unreachable_remote_fails_cleanly_with_traffic_already_safe() {
     bed.apply(&manifests(&prom, "file:///nonexistent/weir-test-repo.git"))
         .await;
     let config = weir::controller::Config {
-        revert: weir::gitops::revert::RevertConfig {
+        revert: weir::gitops::commit_revert::RevertConfig {
             retry_after: Duration::from_millis(300),
             ..Default::default()
         },

@@ -341,7 +341,9 @@ fn one_plan_after_each_action() {
     for (name, steps, reached, action, expect) in cases {
         let mut sim = release(steps, reached);
         // Pods only the restart case acts on.
-        sim.observed.pods = (0..3).map(|i| pod(&format!("web-{i}"))).collect();
+        sim.observed.pods = (0..3)
+            .map(|i| std::sync::Arc::new(pod(&format!("web-{i}"))))
+            .collect();
         action(&mut sim.rollout);
         let p = sim.step();
         let status = sim.status();

@@ -558,6 +558,7 @@ fn fail_first_run(sim: &mut Sim) {
         .observed
         .analysis_runs
         .iter_mut()
+        .map(std::sync::Arc::make_mut)
         .find(|r| r.metadata.name.as_deref() == Some(name.as_str()))
         .unwrap();
     run.status = Some(crate::api::analysis::AnalysisRunStatus {
@@ -816,7 +817,7 @@ fn state_in_the_legacy_status_field_moves_to_the_annotation() {
 /// However many releases fail, the annotation keeps the last HELD_LIMIT held revisions.
 #[test]
 fn held_revisions_are_bounded() {
-    use crate::rollout::gitrevert::HELD_LIMIT;
+    use crate::rollout::revert_request::HELD_LIMIT;
     let mut sim = healthy(steps(), None);
     opted_in(&mut sim);
     let state = crate::api::rollout::WeirStatus {

@@ -688,7 +688,7 @@ fn restart_at_evicts_old_pods_within_max_unavailable() {
     let pods: Vec<_> = (0..10)
         .map(|i| pod(&format!("web-{i}"), V1, 0, true))
         .collect();
-    sim.observed.pods = pods.clone();
+    sim.observed.pods = pods.iter().cloned().map(std::sync::Arc::new).collect();
     let restart_at = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(t(100));
     sim.rollout.spec.restart_at = Some(restart_at.clone());
 
@@ -708,7 +708,7 @@ fn restart_at_evicts_old_pods_within_max_unavailable() {
     assert_eq!(due.status.phase.as_deref(), Some("Progressing"));
     assert_eq!(due.status.message.as_deref(), Some("rollout is restarting"));
 
-    sim.observed.pods[0] = pod("web-0", V1, 0, false);
+    sim.observed.pods[0] = std::sync::Arc::new(pod("web-0", V1, 0, false));
     let one_down = plan(&sim.rollout, &sim.observed, t(100));
     assert_eq!(
         one_down.evict_pods.len(),
@@ -717,7 +717,7 @@ fn restart_at_evicts_old_pods_within_max_unavailable() {
     );
 
     sim.observed.pods = (0..10)
-        .map(|i| pod(&format!("web-new-{i}"), V1, 101, true))
+        .map(|i| std::sync::Arc::new(pod(&format!("web-new-{i}"), V1, 101, true)))
         .collect();
     let done = plan(&sim.rollout, &sim.observed, t(110));
     assert!(done.evict_pods.is_empty());

@@ -118,14 +118,14 @@ proptest! {
                 sim.rollout.status.as_mut().unwrap().pause_conditions = None;
             }
             sim.step();
-            let pods: i32 = sim.observed.replica_sets.iter().map(crate::rollout::observed::spec_replicas).sum();
+            let pods: i32 = sim.observed.replica_sets.iter().map(|rs| crate::rollout::observed::spec_replicas(rs)).sum();
             prop_assert!(pods <= replicas + surge, "{pods} pods for {replicas} replicas + maxSurge {surge}");
         }
         prop_assert_eq!(sim.phase(), "Healthy");
         prop_assert_ne!(sim.status().stable_rs.clone(), first);
         let old: i32 = sim.observed.replica_sets.iter()
             .filter(|rs| crate::rollout::observed::hash_of(rs) != sim.status().stable_rs.as_deref())
-            .map(crate::rollout::observed::spec_replicas)
+            .map(|rs| crate::rollout::observed::spec_replicas(rs))
             .sum();
         prop_assert_eq!(old, 0, "the old stable drained");
     }

@@ -124,6 +124,7 @@ impl Sim {
             .observed
             .analysis_runs
             .iter_mut()
+            .map(std::sync::Arc::make_mut)
             .find(|r| r.metadata.name.as_deref() == Some(name))
             .expect("run exists");
         run.status = Some(crate::api::analysis::AnalysisRunStatus {
@@ -149,7 +150,7 @@ impl Sim {
         if let Some(rs) = &plan.create_replica_set {
             let mut rs = ReplicaSetSummary::from(rs);
             rs.status = Some(ReplicaSetStatus::default());
-            self.observed.replica_sets.push(rs);
+            self.observed.replica_sets.push(std::sync::Arc::new(rs));
         }
         for (name, patch) in &plan.service_patches {
             let svc = self
@@ -182,6 +183,7 @@ impl Sim {
                 .observed
                 .replica_sets
                 .iter_mut()
+                .map(std::sync::Arc::make_mut)
                 .find(|rs| rs.metadata.name.as_deref() == Some(update.name.as_str()))
                 .expect("RS exists");
             if let Some(r) = update.replicas {
@@ -200,13 +202,14 @@ impl Sim {
             run.metadata.creation_timestamp = Some(
                 k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(self.now),
             );
-            self.observed.analysis_runs.push(run);
+            self.observed.analysis_runs.push(std::sync::Arc::new(run));
         }
         for name in &plan.terminate_analysis_runs {
             if let Some(run) = self
                 .observed
                 .analysis_runs
                 .iter_mut()
+                .map(std::sync::Arc::make_mut)
                 .find(|r| r.metadata.name.as_deref() == Some(name.as_str()))
             {
                 run.spec.terminate = Some(true);
@@ -244,7 +247,12 @@ impl Sim {
     }
 
     fn kubelet(&mut self) {
-        for rs in &mut self.observed.replica_sets {
+        for rs in self
+            .observed
+            .replica_sets
+            .iter_mut()
+            .map(std::sync::Arc::make_mut)
+        {
             let replicas = rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
             let image = rs
                 .spec

@@ -8,7 +8,7 @@ use super::events::Recorder;
 use super::failures::{Attempts, Failures};
 use super::metrics::Metrics;
 use crate::api::rollout::{GitRevertStatus, Rollout, WEIR_STATE_ANNOTATION};
-use crate::gitops::revert::{self, PHASE_ALREADY_REVERTED, PHASE_COMMITTED, RevertConfig};
+use crate::gitops::commit_revert::{self, PHASE_ALREADY_REVERTED, PHASE_COMMITTED, RevertConfig};
 use crate::rollout::failure::WriteFailure;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::events::{Event, EventType};
@@ -90,7 +90,7 @@ pub async fn revert_loop(
                 let Some(request) = rollout.weir_state().and_then(|w| w.git_revert) else {
                     continue;
                 };
-                if !revert::due(&request, &worker.config, now) {
+                if !commit_revert::due(&request, &worker.config, now) {
                     continue;
                 }
                 let key = ObjectRef::from_obj(&*rollout);
@@ -137,9 +137,13 @@ pub async fn revert_loop(
                     let next = match pending {
                         Some((_, next)) => next,
                         None => {
-                            let next =
-                                revert::run(&worker.client, &rollout, &request, &worker.config)
-                                    .await;
+                            let next = commit_revert::run(
+                                &worker.client,
+                                &rollout,
+                                &request,
+                                &worker.config,
+                            )
+                            .await;
                             worker.metrics.git_revert(&next.phase);
                             next
                         }
@@ -263,7 +267,7 @@ impl Worker {
                     "Git revert of {images} failed (attempt {}): {}{}",
                     next.attempts.unwrap_or(1),
                     next.message.as_deref().unwrap_or("unknown error"),
-                    if next.phase == revert::PHASE_CONFLICT {
+                    if next.phase == commit_revert::PHASE_CONFLICT {
                         "; not retried"
                     } else {
                         "; will retry"

@@ -3,8 +3,9 @@
 //! restarted controller resumes it) and hold the failed images so an image updater rolling them
 //! forward does not start a canary again.
 
+use super::abort::{self, Cause};
 use super::canary::Context;
-use super::conditions::{self, PROGRESSING, REASON_ABORTED};
+use super::conditions;
 use super::plan::{EventType, Plan};
 use crate::api::rollout::{GitRevertStatus, HeldRevision, ImageRevert, RevertEvidence};
 use k8s_openapi::api::core::v1::PodTemplateSpec;
@@ -15,14 +16,6 @@ pub const PHASE_PENDING: &str = "Pending";
 /// Held revisions kept per Rollout, newest last; older ones are released so the annotation
 /// stays small however many releases fail.
 pub const HELD_LIMIT: usize = 10;
-
-/// Why the canary was aborted.
-#[derive(Debug, Clone, PartialEq)]
-pub enum AbortCause {
-    Analysis(RevertEvidence),
-    ProgressDeadline(String),
-    Manual,
-}
 
 /// Controller-wide Git revert settings the planner needs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -50,7 +43,7 @@ fn images(template: &PodTemplateSpec) -> Vec<(String, String)> {
 }
 
 /// Records a revert request for the current revision if the abort qualifies.
-pub fn request(ctx: &Context, plan: &mut Plan, cause: AbortCause, revision: i64) {
+pub fn request(ctx: &Context, plan: &mut Plan, cause: &Cause, revision: i64) {
     let opted_in = ctx.observed.revert_settings.all_rollouts
         || ctx
             .rollout
@@ -59,7 +52,7 @@ pub fn request(ctx: &Context, plan: &mut Plan, cause: AbortCause, revision: i64)
             .as_ref()
             .and_then(|a| a.get(ANNOTATION_GIT_REVERT))
             .is_some_and(|v| v == "true");
-    if !opted_in || (cause == AbortCause::Manual && !ctx.observed.revert_settings.on_manual_abort) {
+    if !opted_in || (*cause == Cause::Manual && !ctx.observed.revert_settings.on_manual_abort) {
         return;
     }
     if plan
@@ -98,15 +91,17 @@ pub fn request(ctx: &Context, plan: &mut Plan, cause: AbortCause, revision: i64)
         return;
     }
     let (cause_name, evidence) = match cause {
-        AbortCause::Analysis(evidence) => ("analysis", Some(evidence)),
-        AbortCause::ProgressDeadline(message) => (
+        Cause::Analysis { evidence, .. } => ("analysis", Some(evidence.clone())),
+        Cause::ProgressDeadline { message } => (
             "progressDeadline",
             Some(RevertEvidence {
-                message,
+                message: message.clone(),
                 ..Default::default()
             }),
         ),
-        AbortCause::Manual => ("manual", None),
+        Cause::Manual => ("manual", None),
+        // The held image is the result of a revert, not a reason for another.
+        Cause::HeldImage { .. } => return,
     };
     let summary = reverts
         .iter()
@@ -162,28 +157,21 @@ pub fn hold_if_held(ctx: &Context, plan: &mut Plan, revision: i64) -> bool {
         held.reason,
         ctx.name
     );
-    plan.status.abort = Some(true);
-    plan.status.aborted_at = Some(ctx.now_time.clone());
-    conditions::set(
-        &mut plan.status,
-        PROGRESSING,
-        "False",
-        REASON_ABORTED,
-        &message,
-        &ctx.now_time,
-        true,
-    );
+    abort::abort(ctx, plan, Cause::HeldImage { message }, revision);
+    true
+}
+
+/// The Held condition of a revision [`abort::abort`] keeps aborted for a held image.
+pub fn set_held(ctx: &Context, plan: &mut Plan, message: &str) {
     conditions::set(
         &mut plan.status,
         CONDITION_HELD,
         "True",
-        "ImageHeld",
-        &message,
+        abort::REASON_IMAGE_HELD,
+        message,
         &ctx.now_time,
         false,
     );
-    plan.event(EventType::Warning, "ImageHeld", message);
-    true
 }
 
 /// `retry` rolls a held revision out again.

@@ -1,6 +1,7 @@
-//! The Git revert worker: takes a revert request recorded in a Rollout's status, finds where
-//! the image is declared, changes that one scalar back to the stable image, and commits and
-//! pushes with the evidence. Returns the new request state; the controller writes it back.
+//! Commits a Git revert: takes a revert request recorded in a Rollout's `weir.dev/state`
+//! annotation, finds where the image is declared, changes that one scalar back to the stable
+//! image, and commits and pushes with the evidence. Returns the new request state; the
+//! controller's revert loop (`controller::revert_loop`) writes it back.
 
 use super::discover::{self, ANNOTATION_REVIEW};
 use super::edit::{EditOutcome, revert_image};
