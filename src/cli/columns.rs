@@ -1,7 +1,8 @@
 //! Column alignment shared by the tree and the tables. Widths are measured on the plain text,
 //! never on the coloured text, so columns line up the same with and without colour (the bug
-//! Argo works around by colouring every cell); like Go's tabwriter, a width is a count of
-//! characters and columns are separated by two spaces.
+//! Argo works around by colouring every cell). A width is the text's display width, so wide
+//! glyphs (CJK, emoji) count two columns and still line up, where Go's tabwriter (and so
+//! Argo) counts characters; columns are separated by two spaces.
 
 const GAP: usize = 2;
 
@@ -30,7 +31,7 @@ impl Cell {
     }
 
     pub fn width(&self) -> usize {
-        self.plain.chars().count()
+        unicode_width::UnicodeWidthStr::width(self.plain.as_str())
     }
 }
 
@@ -99,5 +100,22 @@ mod tests {
         ];
         let text = render(&rows, &[0, 11]);
         assert_eq!(text, "NAME   KIND\n\u{1b}[32m⧉ web\u{1b}[0m  ReplicaSet\n");
+    }
+
+    #[test]
+    fn wide_glyphs_take_two_columns() {
+        let rows = vec![
+            vec![Cell::plain("NAME"), Cell::plain("STATUS")],
+            vec![Cell::plain("ウェブ"), Cell::plain("✔ Healthy")],
+            vec![Cell::plain("🚀 api"), Cell::plain("◌ Progressing")],
+            vec![Cell::plain("web"), Cell::plain("⚠ Degraded")],
+        ];
+        let text = render(&rows, &[0, 0]);
+        let column = |line: &str| {
+            let status = line.find(['S', '✔', '◌', '⚠']).unwrap();
+            unicode_width::UnicodeWidthStr::width(&line[..status])
+        };
+        let columns: Vec<usize> = text.lines().map(column).collect();
+        assert_eq!(columns, [8, 8, 8, 8], "{text}");
     }
 }
