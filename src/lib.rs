@@ -8,5 +8,6 @@ pub mod controller;
 pub mod demo;
 pub mod gitops;
 pub mod harness;
+pub mod notifications;
 pub mod rollout;
 pub mod traffic;

@@ -33,7 +33,7 @@ use crate::traffic::split_vs_name;
 use apply::Writer;
 use capabilities::Capabilities;
 pub use error::Error;
-use events::Recorder;
+pub(crate) use events::Recorder;
 use failures::{Attempts, Failures};
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::Service;
@@ -91,6 +91,8 @@ pub struct Config {
     pub metrics: Arc<metrics::Metrics>,
     /// Readiness the controller reports (caches synced) for `/readyz`.
     pub health: Arc<health::Health>,
+    /// Where the notification ConfigMap and Secret are, and how notifications are delivered.
+    pub notifications: crate::notifications::Settings,
 }
 
 impl Default for Config {
@@ -109,6 +111,7 @@ impl Default for Config {
             stats: Arc::default(),
             metrics: Arc::default(),
             health: Arc::default(),
+            notifications: Default::default(),
         }
     }
 }
@@ -257,6 +260,8 @@ pub async fn run(
         destination_rule_resource: dr_resource.clone(),
     };
     // One for all loops: Events are keyed by the object they regard, so sharing loses nothing.
+    let (notifier, notifier_inbox) =
+        crate::notifications::Notifier::new(&config.notifications, config.metrics.clone());
     let recorder = Recorder::new(
         client.clone(),
         Reporter {
@@ -264,8 +269,10 @@ pub async fn run(
             instance: None,
         },
         config.metrics.clone(),
-    );
+    )
+    .with_notifier(notifier);
     let (synced_tx, synced) = watch::channel(false);
+    let notifications_synced = synced.clone();
     let (failures, failure_triggers) = Failures::new();
     let failures = Arc::new(failures);
     let capabilities = Arc::new(Capabilities::default());
@@ -336,6 +343,7 @@ pub async fn run(
     let shutdown_reverts = shutdown.clone();
     let shutdown_synced = shutdown.clone();
     let shutdown_probe = shutdown.clone();
+    let shutdown_notifications = shutdown.clone();
     let sweeper = cleanup_loop(
         client.clone(),
         rollouts.clone(),
@@ -463,6 +471,19 @@ pub async fn run(
             _ = shutdown_all_rollouts => {}
         }
     };
+    let notifications = crate::notifications::run(
+        client.clone(),
+        notifier_inbox,
+        config.notifications.clone(),
+        crate::notifications::Sources {
+            rollouts: rollouts.clone(),
+            analysis_runs: stores.analysis_runs.clone(),
+            synced: notifications_synced,
+        },
+        recorder.clone(),
+        config.metrics.clone(),
+        shutdown_notifications,
+    );
     let reverts = git_revert::revert_loop(
         client.clone(),
         rollouts.clone(),
@@ -487,7 +508,8 @@ pub async fn run(
         all_rollouts_task,
         reverts,
         report,
-        probe
+        probe,
+        notifications
     );
     config.health.set_caches_synced(false);
 }
