@@ -24,7 +24,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
@@ -66,20 +66,53 @@ struct Job {
     snapshot: Option<Arc<Rollout>>,
 }
 
+/// The configuration in force; None until the ConfigMap and Secret have been read.
+type Current = Arc<RwLock<Option<Arc<Config>>>>;
+
 /// The reconciles' side: a bounded queue to the delivery task.
 #[derive(Clone)]
 pub struct Notifier {
     queue: mpsc::Sender<Job>,
     metrics: Arc<Metrics>,
+    current: Current,
 }
 
 /// The delivery task's side of the queue.
-pub struct Inbox(mpsc::Receiver<Job>);
+pub struct Inbox(mpsc::Receiver<Job>, Current);
 
 impl Notifier {
     pub fn new(settings: &Settings, metrics: Arc<Metrics>) -> (Notifier, Inbox) {
         let (queue, inbox) = mpsc::channel(settings.queue.max(1));
-        (Notifier { queue, metrics }, Inbox(inbox))
+        let current = Current::default();
+        (
+            Notifier {
+                queue,
+                metrics,
+                current: current.clone(),
+            },
+            Inbox(inbox, current),
+        )
+    }
+
+    /// Whether nobody can be subscribed to `trigger` on `rollout`: then the Event is not queued,
+    /// so the queue only holds notifications to send. Unknown until the config is read.
+    fn unsubscribed(&self, trigger: &str, rollout: &Rollout) -> bool {
+        let current = self.current.read().unwrap_or_else(PoisonError::into_inner);
+        let Some(config) = current.as_ref() else {
+            return false;
+        };
+        let defaults = Defaults {
+            triggers: &config.default_triggers,
+            per_service: &config.service_default_triggers,
+        };
+        subscriptions::destinations(
+            trigger,
+            rollout.annotations(),
+            rollout.labels(),
+            &config.subscriptions,
+            &defaults,
+        )
+        .is_empty()
     }
 
     /// Queues the notifications an Event about a Rollout (or one of its AnalysisRuns) may
@@ -91,6 +124,10 @@ impl Notifier {
         {
             return;
         }
+        let trigger = trigger_of(&event.reason);
+        if snapshot.is_some_and(|r| self.unsubscribed(&trigger, r)) {
+            return;
+        }
         let job = Job {
             reference: reference.clone(),
             fired: Fired {
@@ -100,10 +137,14 @@ impl Notifier {
             },
             snapshot: snapshot.map(|r| Arc::new(r.clone())),
         };
-        if self.queue.try_send(job).is_err() {
-            let trigger = trigger_of(&event.reason);
-            tracing::warn!(%trigger, object = reference.name.as_deref().unwrap_or_default(), "notification queue full: notification dropped");
-            self.metrics.notification(&trigger, "", "dropped");
+        match self.queue.try_send(job) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::warn!(%trigger, object = reference.name.as_deref().unwrap_or_default(), "notification queue full: notification dropped");
+                self.metrics.notification(&trigger, "", "dropped");
+            }
+            // The controller is stopping.
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
         }
     }
 }
@@ -153,6 +194,7 @@ struct Worker {
     recorder: crate::controller::Recorder,
     metrics: Arc<Metrics>,
     config: Arc<Config>,
+    current: Current,
     /// What this process last wrote to each Rollout's ledger: the cache may not have it yet.
     ledgers: HashMap<ObjectRef<Rollout>, Ledger>,
     /// The ConfigMap and Secret versions whose errors were reported.
@@ -186,6 +228,7 @@ pub async fn run(
         recorder,
         metrics,
         config: Arc::new(config::parse(&BTreeMap::new(), &BTreeMap::new()).0),
+        current: inbox.1.clone(),
         ledgers: HashMap::new(),
         reported: None,
     };
@@ -218,6 +261,8 @@ impl Worker {
         let mut secret = Watched::new();
         let mut caches = self.sources.synced.clone();
         let mut resumed = false;
+        // The sender goes away once it has reported the caches synced.
+        let mut caches_reported = false;
         loop {
             let ready = config_map.synced && secret.synced;
             tokio::select! {
@@ -235,17 +280,15 @@ impl Worker {
                     }
                     Err(e) => tracing::debug!(error = %e, "notification Secret watch"),
                 },
-                changed = caches.changed(), if !resumed => {
-                    if changed.is_err() {
-                        return;
-                    }
+                changed = caches.changed(), if !resumed && !caches_reported => {
+                    caches_reported = changed.is_err();
                 }
                 job = inbox.0.recv(), if ready => match job {
                     Some(job) => self.handle(job).await,
                     None => return,
                 },
             }
-            if !resumed && ready && *caches.borrow() {
+            if !resumed && config_map.synced && secret.synced && *caches.borrow() {
                 resumed = true;
                 self.resume().await;
             }
@@ -273,6 +316,7 @@ impl Worker {
             .unwrap_or_default();
         let (config, errors) = config::parse(&data, &secret_data);
         self.config = Arc::new(config);
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Some(self.config.clone());
         self.metrics.notification_config_errors(errors.len());
         let versions = (
             config_map
