@@ -250,7 +250,7 @@ mod tests {
             "images": [{"container": "app", "badImage": "web:v1.2.0", "stableImage": "web:v1.1.0"}],
             "cause": "analysis",
             "evidence": {"analysisRun": "web-6d4f8b7c9-2-1", "metric": "error-rate", "value": "0.12",
-                         "condition": "result < 0.05", "message": "error rate too high"},
+                         "condition": "result < 0.05", "message": "error rate too high: \"error-rate\" failed"},
             "requestedAt": "2026-01-01T00:00:00Z",
             "repo": "https://github.com/org/deploy.git", "file": "apps/web/kustomization.yaml",
             "branch": "main", "commit": "0a1b2c3"
@@ -298,7 +298,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             committed.message,
-            "Rollout web: web:v1.2.0 rolled back to web:v1.1.0 in Git, reason: error rate too high. \
+            "Rollout web: web:v1.2.0 rolled back to web:v1.1.0 in Git, reason: error rate too high: \"error-rate\" failed. \
              Commit 0a1b2c3 in https://github.com/org/deploy.git (apps/web/kustomization.yaml): \
              https://github.com/org/deploy/commit/0a1b2c3"
         );

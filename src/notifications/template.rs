@@ -61,12 +61,13 @@ pub struct RenderedWebhook {
 
 /// The functions templates may call besides Go's built-ins (`len`, `index`, `eq`, `not`,
 /// `printf`, ...): the sprig helpers Argo's catalog and common templates use.
-const FUNCS: [(&str, Func); 5] = [
+const FUNCS: [(&str, Func); 6] = [
     ("add", add),
     ("sub", sub),
     ("upper", upper),
     ("lower", lower),
     ("trim", trim),
+    ("toJson", to_json),
 ];
 
 fn integers(name: &str, args: &[Value]) -> Result<Vec<i64>, FuncError> {
@@ -114,6 +115,36 @@ fn lower(args: &[Value]) -> Result<Value, FuncError> {
 
 fn trim(args: &[Value]) -> Result<Value, FuncError> {
     Ok(Value::from(text("trim", args)?.trim().to_string()))
+}
+
+/// Sprig's `toJson`: the value as JSON, so that free text (an analysis message with quotes)
+/// can go into a Slack attachment or a webhook body.
+fn to_json(args: &[Value]) -> Result<Value, FuncError> {
+    match args {
+        [value] => Ok(Value::from(json_of(value).to_string())),
+        _ => Err(FuncError::ExactlyXArgs("toJson".into(), 1)),
+    }
+}
+
+fn json_of(value: &Value) -> serde_json::Value {
+    use serde_json::Value as Json;
+    match value {
+        Value::Bool(b) => Json::Bool(*b),
+        Value::String(s) => Json::String(s.clone()),
+        Value::Number(n) => n
+            .as_i64()
+            .map(Json::from)
+            .or_else(|| n.as_f64().map(Json::from))
+            .unwrap_or(Json::Null),
+        Value::Array(items) => Json::Array(items.iter().map(json_of).collect()),
+        Value::Map(fields) | Value::Object(fields) => Json::Object(
+            fields
+                .iter()
+                .map(|(k, v)| (k.clone(), json_of(v)))
+                .collect(),
+        ),
+        _ => Json::Null,
+    }
 }
 
 fn compile(source: &str) -> Result<Go, String> {
@@ -257,6 +288,10 @@ mod tests {
                 "WEB 3",
             ),
             ("{{ .rollout.spec.replicas }}", "4"),
+            (
+                "{{ toJson .rollout.metadata.name }} {{ toJson (index .rollout.spec.template.spec.containers 1) }}",
+                r#""web" {"image":"envoy:1.30","name":"proxy"}"#,
+            ),
         ];
         for (source, expected) in cases {
             let rendered = message(source).render(&vars()).unwrap();
