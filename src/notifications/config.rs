@@ -119,6 +119,8 @@ pub fn parse(
     for (key, text) in &merged {
         let result = if let Some(rest) = key.strip_prefix("service.") {
             yaml::<Json>(key, text).and_then(|mut value| {
+                // Checked before the Secret's values are in: a type error quotes the value.
+                services::parse(rest, value.clone()).map_err(|m| error(key, m))?;
                 resolve(&mut value, secret).map_err(|m| error(key, m))?;
                 let (name, service) = services::parse(rest, value).map_err(|m| error(key, m))?;
                 config.services.insert(name, service);
@@ -346,6 +348,10 @@ mod tests {
             ),
             ("service.teams", "recipientUrls: {}"),
             ("service.webhook.hook", "url: $hook-url"),
+            (
+                "service.webhook.typo",
+                "url: http://127.0.0.1:1\nheaders: $slack-token",
+            ),
             ("template.broken", "message: '{{.rollout.metadata.name'"),
             ("template.good", "message: hello {{.rollout.metadata.name}}"),
             ("trigger.on-custom", "- send: [good]"),
@@ -367,6 +373,7 @@ mod tests {
                 "colour",
                 "service.teams",
                 "service.webhook.hook",
+                "service.webhook.typo",
                 "subscriptions",
                 "template.broken",
                 "trigger.on-empty",
@@ -382,8 +389,9 @@ mod tests {
             text[1]
         );
         assert!(text[2].contains("$hook-url is not a key"), "{}", text[2]);
-        assert!(text[7].contains("sends template nowhere"), "{}", text[7]);
-        assert!(text[8].contains("names trigger on-nothing"), "{}", text[8]);
+        assert!(text[3].contains("$slack-token"), "{}", text[3]);
+        assert!(text[8].contains("sends template nowhere"), "{}", text[8]);
+        assert!(text[9].contains("names trigger on-nothing"), "{}", text[9]);
         assert!(!text.iter().any(|t| t.contains("xoxb-1")));
         assert!(config.services.contains_key("slack"));
         assert_eq!(config.triggers["on-custom"], vec!["good".to_string()]);

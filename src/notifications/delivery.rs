@@ -419,6 +419,7 @@ impl Worker {
         let vars = vars::vars(&rollout, &job.fired, &config.context);
         let mut ledger = self.ledger(&rollout);
         let mut added = Vec::new();
+        let mut recorded = false;
         for destination in &destinations {
             for template in templates {
                 let key = ledger::key(
@@ -436,7 +437,7 @@ impl Worker {
                 };
                 match found.render(&vars) {
                     Ok(notification) => {
-                        ledger.add_pending(
+                        ledger.record(
                             key.clone(),
                             Entry {
                                 state: State::Pending,
@@ -453,11 +454,24 @@ impl Worker {
                         let message = format!("template {template} does not render: {e}");
                         self.give_up(&rollout, &trigger, destination, &message)
                             .await;
+                        // Recorded, so that repeats of the Event do not report it again.
+                        ledger.record(
+                            key.clone(),
+                            Entry {
+                                state: State::Failed,
+                                trigger: trigger.clone(),
+                                template: template.clone(),
+                                destination: destination.clone(),
+                                at: jiff::Timestamp::now(),
+                                notification: None,
+                            },
+                        );
+                        recorded = true;
                     }
                 }
             }
         }
-        if added.is_empty() {
+        if added.is_empty() && !recorded {
             return;
         }
         self.write(&rollout, ledger).await;
@@ -629,7 +643,11 @@ impl Worker {
                 .await
             {
                 Ok(_) => return,
-                Err(kube::Error::Api(status)) if status.code == 404 => return,
+                Err(kube::Error::Api(status)) if status.code == 404 => {
+                    // Deleted: nothing more to record, and nothing to remember.
+                    self.ledgers.remove(&ObjectRef::from_obj(rollout));
+                    return;
+                }
                 Err(e) => {
                     tracing::warn!(rollout = %rollout.name_any(), attempt, error = %e, "could not record notifications on the Rollout");
                     tokio::time::sleep(wait).await;

@@ -83,7 +83,8 @@ impl Ledger {
         self.0.iter().filter(|(_, e)| e.state == State::Pending)
     }
 
-    pub fn add_pending(&mut self, key: String, entry: Entry) {
+    /// Adds `entry` (pending, or failed without a try) under `key`.
+    pub fn record(&mut self, key: String, entry: Entry) {
         self.0.insert(key, entry);
         self.prune();
     }
@@ -202,7 +203,7 @@ mod tests {
     #[test]
     fn a_ledger_round_trips_and_finishing_drops_the_payload() {
         let mut ledger = Ledger::default();
-        ledger.add_pending("a".into(), entry(State::Pending, 0));
+        ledger.record("a".into(), entry(State::Pending, 0));
         let text = ledger.to_annotation();
         let mut back = Ledger::parse(Some(&text));
         assert_eq!(back, ledger);
@@ -221,9 +222,9 @@ mod tests {
     #[test]
     fn pruning_keeps_pending_entries_and_the_newest() {
         let mut ledger = Ledger::default();
-        ledger.add_pending("pending".into(), entry(State::Pending, -1));
+        ledger.record("pending".into(), entry(State::Pending, -1));
         for i in 0..(KEEP as i64 + 5) {
-            ledger.add_pending(format!("sent-{i:03}"), entry(State::Sent, i));
+            ledger.record(format!("sent-{i:03}"), entry(State::Sent, i));
         }
         assert_eq!(ledger.0.len(), KEEP);
         assert!(ledger.contains("pending"));
