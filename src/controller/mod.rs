@@ -259,9 +259,9 @@ pub async fn run(
         virtual_service_resource: vs_resource.clone(),
         destination_rule_resource: dr_resource.clone(),
     };
-    // One for all loops: Events are keyed by the object they regard, so sharing loses nothing.
     let (notifier, notifier_inbox) =
         crate::notifications::Notifier::new(&config.notifications, config.metrics.clone());
+    // One for all loops: Events are keyed by the object they regard, so sharing loses nothing.
     let recorder = Recorder::new(
         client.clone(),
         Reporter {

@@ -193,6 +193,49 @@ pub async fn an_abort_notifies_slack_once_in_argos_format() {
     bed.finish().await;
 }
 
+/// Slack through an incoming webhook: no token, the URL from the Secret, Argo's message.
+pub async fn an_incoming_webhook_gets_the_message_without_a_token() {
+    let receiver = Receiver::start().await.unwrap();
+    let metrics = Arc::new(Metrics::new());
+    let (bed, h1) = healthy_with(STEPS, config(&metrics)).await;
+    configure(&bed, &receiver, &[]).await;
+    let hook = format!("{}/services/T000/B000/XXXX", receiver.url());
+    let secret = json!({"data": {"slack-webhook": ByteString(hook.into_bytes())}});
+    Api::<Secret>::namespaced(bed.client.clone(), NS)
+        .patch(
+            "argo-rollouts-notification-secret",
+            &PatchParams::default(),
+            &Patch::Merge(&secret),
+        )
+        .await
+        .expect("add the webhook URL");
+    let webhook = json!({"data": {"service.slack": "webhookURL: $slack-webhook"}});
+    Api::<ConfigMap>::namespaced(bed.client.clone(), NS)
+        .patch(
+            "argo-rollouts-notification-configmap",
+            &PatchParams::default(),
+            &Patch::Merge(&webhook),
+        )
+        .await
+        .expect("switch Slack to the incoming webhook");
+    subscribe(
+        &bed,
+        json!({"notifications.argoproj.io/subscribe.on-rollout-updated.slack": ""}),
+    )
+    .await;
+    update(&bed, V2, &h1).await;
+    let bodies = delivered(&bed, &receiver, 1, "update notification").await;
+    let request = &receiver.delivered()[0];
+    assert_eq!(request.path, "/services/T000/B000/XXXX");
+    assert!(
+        !request.headers.contains_key("authorization"),
+        "{request:#?}"
+    );
+    assert_eq!(bodies[0]["text"], "Rollout web has been updated.");
+    assert_eq!(bodies[0].get("channel"), None);
+    bed.finish().await;
+}
+
 /// The promotion reaches a webhook through a template of the user's; the receiver's 500 is
 /// retried and the notification delivered once.
 pub async fn a_promotion_reaches_a_webhook_after_a_500() {
@@ -475,6 +518,7 @@ pub fn tests() -> Vec<crate::Test> {
     crate::tests![
         once an_abort_notifies_slack_once_in_argos_format,
         once a_promotion_reaches_a_webhook_after_a_500,
+        once an_incoming_webhook_gets_the_message_without_a_token,
         once a_hanging_receiver_is_given_up_without_slowing_the_release,
         once a_restart_in_the_middle_neither_loses_nor_repeats,
         once bad_config_is_reported_per_item_and_the_rest_works,
