@@ -657,3 +657,57 @@ impl Worker {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_watched_object_is_known_once_listed() {
+        use watcher::Event::*;
+        // Events, then what is known and whether it is synced.
+        type Case = (
+            Vec<watcher::Event<&'static str>>,
+            Option<&'static str>,
+            bool,
+        );
+        let cases: Vec<Case> = vec![
+            (vec![], None, false),
+            (vec![Init], None, false),
+            (vec![Init, InitDone], None, true),
+            (vec![Init, InitApply("a"), InitDone], Some("a"), true),
+            (
+                vec![Init, InitApply("a"), InitDone, Apply("b")],
+                Some("b"),
+                true,
+            ),
+            (
+                vec![Init, InitApply("a"), InitDone, Delete("a")],
+                None,
+                true,
+            ),
+            // A relist after a watch failure replaces what was known only once it is done.
+            (
+                vec![Init, InitApply("a"), InitDone, Init, InitApply("b")],
+                Some("a"),
+                true,
+            ),
+            (
+                vec![Init, InitApply("a"), InitDone, Init, InitDone],
+                None,
+                true,
+            ),
+        ];
+        for (events, current, synced) in cases {
+            let mut watched = Watched::new();
+            for event in events.clone() {
+                watched.apply(event);
+            }
+            assert_eq!(
+                (watched.current, watched.synced),
+                (current, synced),
+                "{events:?}"
+            );
+        }
+    }
+}
