@@ -14,5 +14,6 @@ pub mod demo;
 pub mod gitops;
 #[cfg(feature = "demo")]
 pub mod harness;
+pub mod notifications;
 pub mod rollout;
 pub mod traffic;

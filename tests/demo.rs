@@ -1,7 +1,8 @@
 //! `weir demo` end to end, as a user runs it: the timeline says what is true (no step on the
 //! first revision, an abort says where traffic is, every measurement behind "failed (n)" is
-//! shown, no status message contradicting the counts), every line fits 100 columns, and the
-//! Git repository is removed on exit unless `--keep` keeps it with the revert commit in it.
+//! shown, no status message contradicting the counts), the abort and the revert reach Slack
+//! (a local receiver), every line fits 100 columns, and the Git repository is removed on exit
+//! unless `--keep` keeps it with the revert commit in it.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -91,6 +92,17 @@ fn check_timeline(out: &str) {
     );
     assert!(
         out.contains("+  newTag: v2  # set by CI on release"),
+        "{out}"
+    );
+    // The failing release's notifications, as the local Slack receiver got them.
+    assert!(
+        third.contains(&"   #deploys: Rollout web has been aborted."),
+        "{out}"
+    );
+    assert!(
+        third.iter().any(|l| l.starts_with(
+            "   #deploys: Rollout web: example.com/web:v3 rolled back to example.com/web:v2 in Git,"
+        )),
         "{out}"
     );
 }
@@ -197,7 +209,7 @@ fn check_kept(path: &Path, out: &str) {
     let shown: Vec<&str> = out
         .lines()
         .skip_while(|l| !l.starts_with("   commit "))
-        .take_while(|l| !l.starts_with("4. "))
+        .take_while(|l| !l.starts_with("4. ") && !l.starts_with("   The notifications Slack"))
         .map(|l| l.strip_prefix("   ").unwrap_or(l))
         .collect();
     let shown = shown.join("\n");

@@ -78,6 +78,10 @@ struct Args {
     /// Namespace of the leader-election Lease; defaults to the controller's own namespace.
     #[arg(long, env = "POD_NAMESPACE")]
     leader_election_namespace: Option<String>,
+    /// Namespace of the notification ConfigMap and Secret (argo-rollouts-notification-configmap
+    /// and -secret): the controller's own, as Argo reads them.
+    #[arg(long, env = "POD_NAMESPACE", default_value = weir::notifications::DEFAULT_NAMESPACE)]
+    notification_namespace: String,
     /// Name of the leader-election Lease [default: weir-controller-lock, with an instance id
     /// weir-controller-lock-<ID>, so each instance elects its own leader].
     #[arg(long)]
@@ -447,6 +451,10 @@ async fn run(settings: Settings) -> Result<(), String> {
             author_name: args.git_author_name.clone(),
             author_email: args.git_author_email.clone(),
             message_template: settings.message_template.clone(),
+            ..Default::default()
+        },
+        notifications: weir::notifications::Settings {
+            namespace: args.notification_namespace.clone(),
             ..Default::default()
         },
         ..Default::default()

@@ -13,7 +13,7 @@ use k8s_openapi::api::core::v1::Service;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::ApiResource;
 use kube::runtime::events::{Event, EventType as KubeEventType};
-use kube::{Client, Resource, ResourceExt};
+use kube::{Client, ResourceExt};
 use serde_json::json;
 
 pub struct Writer<'a> {
@@ -261,11 +261,10 @@ impl Writer<'_> {
                 );
             }
         }
-        let reference = rollout.object_ref(&());
         for event in &plan.events {
             let published = self
                 .recorder
-                .publish(
+                .publish_about(
                     &Event {
                         type_: match event.type_ {
                             EventType::Normal => KubeEventType::Normal,
@@ -276,7 +275,7 @@ impl Writer<'_> {
                         action: event.reason.clone(),
                         secondary: None,
                     },
-                    &reference,
+                    &planned_from,
                 )
                 .await;
             // Events are best effort: a lost event must not undo or repeat a committed step.

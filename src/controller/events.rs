@@ -30,6 +30,7 @@ pub struct Recorder {
     reporter: Reporter,
     metrics: Arc<Metrics>,
     series: Arc<Mutex<Series>>,
+    notifier: Option<crate::notifications::Notifier>,
 }
 
 impl Recorder {
@@ -39,7 +40,27 @@ impl Recorder {
             reporter,
             metrics,
             series: Arc::default(),
+            notifier: None,
         }
+    }
+
+    /// Hands every Event to `notifier` too, as Argo's recorder sends notifications: the Event's
+    /// reason names the trigger.
+    pub fn with_notifier(mut self, notifier: crate::notifications::Notifier) -> Self {
+        self.notifier = Some(notifier);
+        self
+    }
+
+    /// [`Recorder::publish`] about `rollout` as the caller has just written it, so its
+    /// notifications render what the cache may not have yet.
+    pub async fn publish_about(
+        &self,
+        ev: &Event,
+        rollout: &crate::api::rollout::Rollout,
+    ) -> Result<(), kube::Error> {
+        use kube::Resource;
+        self.publish_with(ev, &rollout.object_ref(&()), Some(rollout))
+            .await
     }
 
     /// Creates the Event, or patches the series of the same Event published in the last six
@@ -49,6 +70,19 @@ impl Recorder {
         ev: &Event,
         reference: &ObjectReference,
     ) -> Result<(), kube::Error> {
+        self.publish_with(ev, reference, None).await
+    }
+
+    async fn publish_with(
+        &self,
+        ev: &Event,
+        reference: &ObjectReference,
+        about: Option<&crate::api::rollout::Rollout>,
+    ) -> Result<(), kube::Error> {
+        // Argo notifies whether or not the Event could be recorded; queueing never waits.
+        if let Some(notifier) = &self.notifier {
+            notifier.notify(ev, reference, about);
+        }
         let now = Timestamp::now();
         let key = SeriesKey::new(ev, reference);
         let events: Api<K8sEvent> = Api::namespaced(

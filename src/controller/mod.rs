@@ -39,7 +39,7 @@ use crate::api::rollout::Rollout;
 use crate::api::service::ServiceSummary;
 use capabilities::Capabilities;
 pub use error::Error;
-use events::Recorder;
+pub(crate) use events::Recorder;
 use failures::{Attempts, Failures};
 use futures::{FutureExt, StreamExt};
 use index::Index;
@@ -97,6 +97,8 @@ pub struct Config {
     pub metrics: Arc<metrics::Metrics>,
     /// Readiness the controller reports (caches synced) for `/readyz`.
     pub health: Arc<health::Health>,
+    /// Where the notification ConfigMap and Secret are, and how notifications are delivered.
+    pub notifications: crate::notifications::Settings,
 }
 
 impl Default for Config {
@@ -115,6 +117,7 @@ impl Default for Config {
             stats: Arc::default(),
             metrics: Arc::default(),
             health: Arc::default(),
+            notifications: Default::default(),
         }
     }
 }
@@ -280,6 +283,8 @@ pub async fn run(
         virtual_service_resource: vs_resource.clone(),
         destination_rule_resource: dr_resource.clone(),
     };
+    let (notifier, notifier_inbox) =
+        crate::notifications::Notifier::new(&config.notifications, config.metrics.clone());
     // One for all loops: Events are keyed by the object they regard, so sharing loses nothing.
     let recorder = Recorder::new(
         client.clone(),
@@ -288,8 +293,10 @@ pub async fn run(
             instance: None,
         },
         config.metrics.clone(),
-    );
+    )
+    .with_notifier(notifier);
     let (synced_tx, synced) = watch::channel(false);
+    let notifications_synced = synced.clone();
     let (failures, failure_triggers) = Failures::new();
     let failures = Arc::new(failures);
     let capabilities = Arc::new(Capabilities::default());
@@ -410,6 +417,19 @@ pub async fn run(
                 tracing::debug!(error = %e, "AnalysisRun reconcile did not complete");
             }
         });
+    let notifications = crate::notifications::run(
+        client.clone(),
+        notifier_inbox,
+        config.notifications.clone(),
+        crate::notifications::Sources {
+            rollouts: rollouts.clone(),
+            analysis_runs: stores.analysis_runs.clone(),
+            synced: notifications_synced,
+        },
+        recorder.clone(),
+        config.metrics.clone(),
+        shutdown.clone(),
+    );
     let reverts = revert_loop::revert_loop(
         client.clone(),
         rollouts.clone(),
@@ -433,6 +453,14 @@ pub async fn run(
             _ = shutdown => {}
         }
     };
-    futures::join!(controller, runs, sweeper, reverts, probe, background);
+    futures::join!(
+        controller,
+        runs,
+        sweeper,
+        reverts,
+        notifications,
+        probe,
+        background
+    );
     config.health.set_caches_synced(false);
 }

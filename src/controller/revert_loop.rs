@@ -13,7 +13,7 @@ use crate::rollout::failure::WriteFailure;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::events::{Event, EventType};
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::{Client, Resource, ResourceExt};
+use kube::{Client, ResourceExt};
 use serde_json::json;
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -283,11 +283,15 @@ impl Worker {
             action: reason.into(),
             secondary: None,
         };
-        if let Err(e) = self
-            .recorder
-            .publish(&event, &rollout.object_ref(&()))
-            .await
-        {
+        // The result as written, for the notifications this Event fires.
+        let mut about = rollout.clone();
+        if let Some(mut state) = about.weir_state() {
+            state.git_revert = Some(next.clone());
+            about
+                .annotations_mut()
+                .insert(WEIR_STATE_ANNOTATION.into(), state.to_annotation());
+        }
+        if let Err(e) = self.recorder.publish_about(&event, &about).await {
             tracing::warn!(error = %e, "could not publish Git revert event");
         }
     }

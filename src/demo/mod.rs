@@ -6,6 +6,7 @@
 //! exit non-zero. The repository is removed on exit unless `--keep` is given.
 
 mod metrics;
+mod notify;
 mod repo;
 pub mod timeline;
 
@@ -74,6 +75,7 @@ metadata:
     weir.dev/git-repo: {repo_url}
     weir.dev/git-branch: main
     weir.dev/git-path: deploy
+{SUBSCRIPTIONS}
 spec:
   replicas: 5
   selector: {{matchLabels: {{app: web}}}}
@@ -96,7 +98,8 @@ spec:
       - setWeight: 50
       - pause: {{duration: 1s}}
       - setWeight: 80
-"#
+"#,
+        SUBSCRIPTIONS = notify::SUBSCRIPTIONS
     )
 }
 
@@ -146,6 +149,9 @@ pub async fn run(options: Options) -> Result<(), DemoError> {
     .await
     .map_err(setup)?;
     let metrics = MetricsSource::start(0.01).await.map_err(setup)?;
+    let slack = crate::notifications::receiver::Receiver::start()
+        .await
+        .map_err(setup)?;
     let mut repo = DemoRepo::create().map_err(setup)?;
     if options.keep {
         repo.keep();
@@ -154,7 +160,10 @@ pub async fn run(options: Options) -> Result<(), DemoError> {
     repo.commit("deploy/rollout.yaml", &manifest, "add the Rollout")
         .map_err(setup)?;
     server
-        .apply_yaml(&format!("{ROUTING}\n---\n{manifest}"))
+        .apply_yaml(&format!(
+            "{ROUTING}\n---\n{}\n---\n{manifest}",
+            notify::manifests(&slack)
+        ))
         .map_err(setup)?;
     let client = server.client()?;
     let cache = repo.path().with_extension("cache");
@@ -162,6 +171,10 @@ pub async fn run(options: Options) -> Result<(), DemoError> {
         prometheus_address: Some(metrics.url().to_string()),
         revert: crate::gitops::commit_revert::RevertConfig {
             cache_dir: cache.clone(),
+            ..Default::default()
+        },
+        notifications: crate::notifications::Settings {
+            namespace: notify::NAMESPACE.into(),
             ..Default::default()
         },
         ..Default::default()
@@ -186,7 +199,9 @@ pub async fn run(options: Options) -> Result<(), DemoError> {
         followed: None,
         last_analysis: None,
     };
-    let result = demo.script(&metrics, &repo, &exported, &options).await;
+    let result = demo
+        .script(&metrics, &repo, &exported, &options, &slack)
+        .await;
     let _ = stop.send(());
     let _ = tokio::time::timeout(Duration::from_secs(5), controller).await;
     server.shutdown().await;
@@ -207,6 +222,7 @@ impl Demo {
         repo: &DemoRepo,
         exported: &crate::controller::metrics::Metrics,
         options: &Options,
+        slack: &crate::notifications::receiver::Receiver,
     ) -> Result<(), DemoError> {
         println!(
             "Weir demo: the controller runs against an embedded Kubernetes API server, a built-in"
@@ -324,6 +340,7 @@ impl Demo {
         for line in repo.log_patch_head().map_err(setup)?.lines() {
             println!("{}", format!("   {line}").trim_end());
         }
+        notify::show(slack).await?;
 
         println!(
             "\n4. Argo CD syncs the revert: the template is v2 again, fast-tracked without steps."

@@ -141,6 +141,20 @@ fn resolve(store: &Store, target: &Target, path: &str) -> Result<Arc<Resource>, 
     Ok(resource)
 }
 
+/// The name a list or watch selects with `fieldSelector=metadata.name=<name>` (or `==`), which
+/// RequestInfo reports as the request's name so that `resourceNames` rules match it; None if
+/// it is not a valid path segment.
+fn selected_name(uri: &axum::http::Uri) -> Option<String> {
+    let Query(pairs) = Query::<Vec<(String, String)>>::try_from_uri(uri).ok()?;
+    let (_, selector) = pairs.iter().find(|(k, _)| k == "fieldSelector")?;
+    let name = selector.split(',').find_map(|term| {
+        let (field, value) = term.split_once("==").or_else(|| term.split_once('='))?;
+        (field.trim() == "metadata.name").then(|| value.trim())
+    })?;
+    let valid = !matches!(name, "" | "." | "..") && !name.contains(['/', '%']);
+    valid.then(|| name.to_string())
+}
+
 /// Who sent the request: the user of a bearer token this server issued, or anonymous.
 fn authenticate(tokens: &Tokens, headers: &HeaderMap) -> Result<UserInfo, ApiError> {
     let Some(value) = header_str(headers, header::AUTHORIZATION) else {
@@ -195,6 +209,10 @@ async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Respons
                 record.name = target.name.clone();
             }
             let policy = state.store.policy();
+            let selected = match verb {
+                "list" | "watch" => selected_name(&uri),
+                _ => None,
+            };
             let allowed = match &route {
                 Route::Resource(target) => policy.authorize(
                     &user,
@@ -204,7 +222,7 @@ async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Respons
                         resource: &target.resource.plural,
                         subresource: target.subresource.as_deref(),
                         namespace: target.namespace.as_deref(),
-                        name: target.name.as_deref(),
+                        name: target.name.as_deref().or(selected.as_deref()),
                     },
                 ),
                 _ => policy.authorize(
@@ -650,6 +668,37 @@ mod tests {
             "/apis/argoproj.io/v1alpha1/namespaces/ns/rollouts",
         ] {
             assert_eq!(resolved(missing).unwrap_err().code, 404, "{missing}");
+        }
+    }
+
+    #[test]
+    fn a_list_by_metadata_name_names_its_object_for_rbac() {
+        let cases = [
+            (
+                "/api/v1/namespaces/n/configmaps?fieldSelector=metadata.name%3Dcm",
+                Some("cm"),
+            ),
+            (
+                "/api/v1/namespaces/n/configmaps?fieldSelector=metadata.name%3D%3Dcm&watch=true",
+                Some("cm"),
+            ),
+            (
+                "/api/v1/namespaces/n/configmaps?fieldSelector=status.phase%3DX%2Cmetadata.name%3Dcm",
+                Some("cm"),
+            ),
+            (
+                "/api/v1/namespaces/n/configmaps?fieldSelector=metadata.name%21%3Dcm",
+                None,
+            ),
+            (
+                "/api/v1/namespaces/n/configmaps?fieldSelector=metadata.name%3D..",
+                None,
+            ),
+            ("/api/v1/namespaces/n/configmaps", None),
+        ];
+        for (uri, expected) in cases {
+            let uri: axum::http::Uri = uri.parse().unwrap();
+            assert_eq!(selected_name(&uri).as_deref(), expected, "{uri}");
         }
     }
 }

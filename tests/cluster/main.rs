@@ -22,6 +22,7 @@ mod discover;
 mod failures;
 mod gitrevert;
 mod instance;
+mod notifications;
 mod process;
 mod quickstart;
 mod rbac;
@@ -138,6 +139,7 @@ fn main() {
         ("takeover", takeover::tests()),
         ("instance", instance::tests()),
         ("quickstart", quickstart::tests()),
+        ("notifications", notifications::tests()),
     ];
     let all: Vec<Trial> = suites
         .into_iter()

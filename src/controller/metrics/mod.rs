@@ -20,6 +20,7 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -56,6 +57,13 @@ struct EventLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabels {
+    result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NotificationLabels {
+    trigger: String,
+    service: String,
     result: String,
 }
 
@@ -144,6 +152,8 @@ pub struct Metrics {
     /// Event label pairs seen per Rollout, to drop them with the Rollout.
     event_keys: Mutex<EventKeys>,
     git_reverts: Family<ResultLabels, Counter>,
+    notifications: Family<NotificationLabels, Counter>,
+    notification_config_errors: Gauge,
     abort_to_safe: Histogram,
     sources: Arc<OnceLock<Sources>>,
     /// When this process judged an AnalysisRun Failed or Error: the start of abort-to-safe.
@@ -169,6 +179,8 @@ impl Metrics {
         let runs = PerObject::new();
         let events = Family::<EventLabels, Counter>::default();
         let git_reverts = Family::<ResultLabels, Counter>::default();
+        let notifications = Family::<NotificationLabels, Counter>::default();
+        let notification_config_errors = Gauge::default();
         let abort_to_safe = Histogram::new(ABORT_TO_SAFE_BUCKETS);
         let sources = Arc::new(OnceLock::new());
         registry.register(
@@ -186,6 +198,18 @@ impl Metrics {
             "weir_git_revert",
             "Git revert attempts by result: the revert's phase (Committed, AlreadyReverted, Failed, Conflict)",
             git_reverts.clone(),
+        );
+        registry.register(
+            "weir_notifications",
+            "Notifications by trigger, service and result (sent, failed: given up after the \
+             tries or refused by the receiver, dropped: the queue was full)",
+            notifications.clone(),
+        );
+        registry.register(
+            "weir_notification_config_errors",
+            "Items of the notification ConfigMap that cannot be used (each is logged and an \
+             Event on the ConfigMap)",
+            notification_config_errors.clone(),
         );
         registry.register(
             "weir_abort_to_safe_seconds",
@@ -206,6 +230,8 @@ impl Metrics {
             events,
             event_keys: Mutex::default(),
             git_reverts,
+            notifications,
+            notification_config_errors,
             abort_to_safe,
             sources,
             failed_runs: Mutex::default(),
@@ -264,6 +290,23 @@ impl Metrics {
                 result: result.to_string(),
             })
             .inc();
+    }
+
+    /// One notification's end (`sent`, `failed`, `dropped`).
+    pub fn notification(&self, trigger: &str, service: &str, result: &str) {
+        self.notifications
+            .get_or_create(&NotificationLabels {
+                trigger: trigger.to_string(),
+                service: service.to_string(),
+                result: result.to_string(),
+            })
+            .inc();
+    }
+
+    /// How many items of the current notification config are unusable.
+    pub fn notification_config_errors(&self, count: usize) {
+        self.notification_config_errors
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
     }
 
     /// This process wrote Failed/Error as an AnalysisRun's phase.
