@@ -20,6 +20,30 @@ pub(crate) struct Admitted {
     pub pruned: Vec<String>,
 }
 
+/// A Secret's write-only `stringData` goes into `data`, base64-encoded, overriding a key both
+/// have, and is never stored: readers (Weir's notification Secret among them) see only `data`.
+fn fold_string_data(secret: &mut Value) {
+    let Some(object) = secret.as_object_mut() else {
+        return;
+    };
+    let Some(Value::Object(strings)) = object.remove("stringData") else {
+        return;
+    };
+    let data = object
+        .entry("data")
+        .or_insert_with(|| Value::Object(Default::default()));
+    if !data.is_object() {
+        *data = Value::Object(Default::default());
+    }
+    if let Some(data) = data.as_object_mut() {
+        for (key, value) in strings {
+            let bytes = value.as_str().unwrap_or_default().as_bytes().to_vec();
+            let encoded = serde_json::to_value(k8s_openapi::ByteString(bytes)).unwrap_or_default();
+            data.insert(key, encoded);
+        }
+    }
+}
+
 /// Prunes and defaults `next` in place and validates it, as an update of `old` or a create.
 pub(crate) fn admit(
     registry: &Registry,
@@ -29,6 +53,9 @@ pub(crate) fn admit(
 ) -> Result<Admitted, ApiError> {
     let mut errors: Vec<FieldError> = Vec::new();
     let mut pruned = Vec::new();
+    if resource.group.is_empty() && resource.plural == "secrets" {
+        fold_string_data(next);
+    }
     if resource.custom
         && let Some(schema) = resource.version_of(next).and_then(|v| v.schema.clone())
     {
@@ -66,5 +93,33 @@ pub(crate) fn admit(
             name,
             &errors,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn string_data_is_folded_into_data() {
+        let cases = [
+            (
+                json!({"stringData": {"token": "xoxb-1"}}),
+                json!({"data": {"token": "eG94Yi0x"}}),
+            ),
+            (
+                json!({"data": {"token": "b2xk", "url": "dQ=="}, "stringData": {"token": "new"}}),
+                json!({"data": {"token": "bmV3", "url": "dQ=="}}),
+            ),
+            (
+                json!({"data": {"a": "YQ=="}}),
+                json!({"data": {"a": "YQ=="}}),
+            ),
+        ];
+        for (mut secret, expected) in cases {
+            fold_string_data(&mut secret);
+            assert_eq!(secret, expected);
+        }
     }
 }
