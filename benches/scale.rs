@@ -618,6 +618,20 @@ async fn scale(count: usize) -> Result<Row> {
     server
         .apply_yaml(include_str!("../deploy/cluster-rbac/rbac.yaml"))
         .context("deploy/'s RBAC")?;
+    // And deploy/'s Role for the notification ConfigMap and Secret, in the namespace kustomize
+    // puts it in: without it the notification config stays unknown and every Event is queued.
+    let notification_rbac = include_str!("../deploy/controller/notifications.yaml")
+        .replace(
+            "  name: weir-controller-notifications\n",
+            "  name: weir-controller-notifications\n  namespace: weir-system\n",
+        )
+        .replace(
+            "  name: weir-controller\n",
+            "  name: weir-controller\n  namespace: weir-system\n",
+        );
+    server
+        .apply_yaml(&notification_rbac)
+        .context("deploy/'s notification RBAC")?;
     let identity = Identity::weir_controller();
     let token = server
         .token(&identity)

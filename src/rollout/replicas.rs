@@ -1,7 +1,8 @@
 //! Replica math for the canary strategy, with Argo's semantics (utils/replicaset/canary.go and
 //! replicaset.go): the fenceposts, the weighted split, the counts for the next reconcile with and
 //! without traffic routing, and how far older ReplicaSets may be drained. Pure; the planner
-//! feeds it counts and applies what it returns. Argo's own test tables are in tests/argo_canary.rs.
+//! (scaling.rs) feeds it counts and applies what it returns. Argo's own test tables are in
+//! tests/argo_canary.rs.
 
 use crate::api::rollout::SetCanaryScale;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;

@@ -83,7 +83,7 @@ fn replicas_or_weight(target: CanaryTarget) -> (Option<i32>, i32) {
 }
 
 /// The Rollout facts Argo's GetCanaryReplicasOrWeight reads, mapped onto `canary_target` the way
-/// the planner (canary.rs) maps them.
+/// the planner (scaling.rs, `desired_counts`) maps them.
 struct ArgoRollout {
     steps: Vec<CanaryStep>,
     /// `status.currentStepIndex`; Argo reads nil as 0.
