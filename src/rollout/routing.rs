@@ -167,12 +167,14 @@ fn subset_labels(
 
 /// Istio routing and the Service/subset names it splits between, when the Rollout routes by weight.
 fn istio_targets<'a>(ctx: &Context<'a>) -> Option<(&'a IstioTrafficRouting, Targets)> {
-    let istio = ctx
-        .canary
+    Some((istio(ctx)?, Targets::from_strategy(ctx.canary)?))
+}
+
+fn istio<'a>(ctx: &Context<'a>) -> Option<&'a IstioTrafficRouting> {
+    ctx.canary
         .traffic_routing
         .as_ref()
-        .and_then(|r| r.istio.as_ref())?;
-    Some((istio, Targets::from_strategy(ctx.canary)?))
+        .and_then(|r| r.istio.as_ref())
 }
 
 /// The canary weight status records as in force before this plan.
@@ -198,13 +200,7 @@ pub(super) fn route_weights(
     at_desired: bool,
     promote_full: bool,
 ) -> i32 {
-    if ctx
-        .canary
-        .traffic_routing
-        .as_ref()
-        .and_then(|r| r.istio.as_ref())
-        .is_none()
-    {
+    if istio(ctx).is_none() {
         return counts.weight;
     }
     if istio_targets(ctx).is_none() {

@@ -13,7 +13,6 @@ use crate::api::limits::{STATUS_MESSAGE_LIMIT, truncate};
 use crate::api::replica_set::ReplicaSetSummary;
 use crate::api::rollout::RolloutStatus;
 use jiff::SignedDuration;
-use std::sync::Arc;
 use std::time::Duration;
 
 pub const DEFAULT_PROGRESS_DEADLINE_SECONDS: i32 = 600;
@@ -21,14 +20,16 @@ pub const DEFAULT_PROGRESS_DEADLINE_SECONDS: i32 = 600;
 /// Fills counts, conditions and phase. `previous` is the status before this plan for a steady
 /// reconcile (progress is judged against it); None right after a new revision.
 pub fn finish(ctx: &Context, plan: &mut Plan, revision: i64, previous: Option<&RolloutStatus>) {
-    let rs: Vec<&ReplicaSetSummary> = ctx.observed.replica_sets.iter().map(Arc::as_ref).collect();
+    let total = |count: fn(&ReplicaSetSummary) -> i32| -> i32 {
+        ctx.observed.replica_sets.iter().map(|rs| count(rs)).sum()
+    };
     let st = &mut plan.status;
     st.current_pod_hash = Some(ctx.hash.clone());
     st.current_step_hash = Some(ctx.steps_hash.clone());
-    st.replicas = Some(rs.iter().copied().map(current).sum());
+    st.replicas = Some(total(current));
     st.updated_replicas = Some(ctx.new_rs.map(current).unwrap_or(0));
-    st.ready_replicas = Some(rs.iter().copied().map(ready).sum());
-    st.available_replicas = Some(rs.iter().copied().map(available).sum());
+    st.ready_replicas = Some(total(ready));
+    st.available_replicas = Some(total(available));
     st.hpa_replicas = st.replicas;
     st.selector = ctx.rollout.spec.selector.as_ref().map(|s| {
         s.match_labels
