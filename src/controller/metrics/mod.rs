@@ -8,6 +8,7 @@
 //! - computed at scrape time from the caches (`rollout_info`, `analysis_run_info`, ...), as
 //!   Argo's collectors read their listers (see [`state`]).
 
+mod objects;
 pub mod state;
 
 use crate::api::analysis::{AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate, Metric};
@@ -15,6 +16,7 @@ use crate::api::rollout::Rollout;
 use crate::rollout::failure::Category;
 use kube::ResourceExt;
 use kube::runtime::reflector::{ObjectRef, Store};
+use objects::Objects;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet};
 use prometheus_client::metrics::MetricType;
@@ -23,7 +25,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -31,29 +33,10 @@ use std::time::{Duration, Instant};
 /// registered help strings have none.)
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-/// Reconciles take milliseconds, so the buckets start at half a millisecond; Argo's own bounds
-/// (0.01, 0.15, 0.25, 0.5, 1) are all included so `le` selectors written for Argo still match.
-const RECONCILE_BUCKETS: [f64; 14] = [
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0,
-];
 /// The target for abort-to-safe is 200 ms; buckets resolve well below and above it.
 const ABORT_TO_SAFE_BUCKETS: [f64; 12] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5, 10.0,
 ];
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
-struct ObjectLabels {
-    namespace: String,
-    name: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct EventLabels {
-    namespace: String,
-    name: String,
-    r#type: String,
-    reason: String,
-}
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabels {
@@ -67,15 +50,6 @@ struct NotificationLabels {
     result: String,
 }
 
-/// `(type, reason)` pairs of `rollout_events_total` per Rollout.
-type EventKeys = BTreeMap<ObjectLabels, BTreeSet<(String, String)>>;
-
-type HistogramFamily = Family<ObjectLabels, Histogram, fn() -> Histogram>;
-
-fn reconcile_histogram() -> Histogram {
-    Histogram::new(RECONCILE_BUCKETS)
-}
-
 /// The caches the scrape-time series are read from; attached once the controller starts.
 #[derive(Clone)]
 pub struct Sources {
@@ -87,56 +61,6 @@ pub struct Sources {
     pub cluster_analysis_templates: Option<Store<ClusterAnalysisTemplate>>,
 }
 
-/// Reconcile series of one kind of object, remembered so they can be dropped with the object.
-#[derive(Debug, Clone)]
-struct PerObject {
-    reconcile: HistogramFamily,
-    /// Objects with a `reconcile` histogram (a Family cannot list its label sets).
-    reconciled: Arc<Mutex<BTreeSet<ObjectLabels>>>,
-    /// Argo exposes `*_reconcile_error` without the `_total` suffix an OpenMetrics counter
-    /// gets, so these are counted here and written as untyped samples under the exact name,
-    /// with Weir's `category` label added to Argo's namespace and name.
-    errors: Arc<Mutex<ErrorCounts>>,
-}
-
-/// Failures per object and category.
-type ErrorCounts = BTreeMap<(ObjectLabels, &'static str), u64>;
-
-impl PerObject {
-    fn new() -> Self {
-        PerObject {
-            reconcile: Family::new_with_constructor(reconcile_histogram),
-            reconciled: Arc::default(),
-            errors: Arc::default(),
-        }
-    }
-
-    fn observe(&self, key: ObjectLabels, took: Duration) {
-        self.reconcile
-            .get_or_create(&key)
-            .observe(took.as_secs_f64());
-        lock(&self.reconciled).insert(key);
-    }
-
-    fn error(&self, key: ObjectLabels, category: Category) {
-        *lock(&self.errors)
-            .entry((key, category.as_str()))
-            .or_default() += 1;
-    }
-
-    fn keys(&self) -> BTreeSet<ObjectLabels> {
-        let mut all = lock(&self.reconciled).clone();
-        all.extend(lock(&self.errors).keys().map(|(key, _)| key.clone()));
-        all
-    }
-
-    fn forget(&self, key: &ObjectLabels) {
-        self.reconcile.remove(key);
-        lock(&self.reconciled).remove(key);
-        lock(&self.errors).retain(|(object, _), _| object != key);
-    }
-}
-
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A panic while counting leaves the counts usable; metrics must never take the process down.
     mutex.lock().unwrap_or_else(|e| e.into_inner())
@@ -146,11 +70,10 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
-    rollouts: PerObject,
-    runs: PerObject,
-    events: Family<EventLabels, Counter>,
-    /// Event label pairs seen per Rollout, to drop them with the Rollout.
-    event_keys: Mutex<EventKeys>,
+    /// Reconciles, reconcile errors and Events of each Rollout, dropped with the Rollout.
+    rollouts: Arc<Mutex<Objects>>,
+    /// Reconciles and reconcile errors of each AnalysisRun, dropped with the run.
+    runs: Arc<Mutex<Objects>>,
     git_reverts: Family<ResultLabels, Counter>,
     notifications: Family<NotificationLabels, Counter>,
     notification_config_errors: Gauge,
@@ -175,25 +98,13 @@ impl Default for Metrics {
 impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::default();
-        let rollouts = PerObject::new();
-        let runs = PerObject::new();
-        let events = Family::<EventLabels, Counter>::default();
+        let rollouts = Arc::<Mutex<Objects>>::default();
+        let runs = Arc::<Mutex<Objects>>::default();
         let git_reverts = Family::<ResultLabels, Counter>::default();
         let notifications = Family::<NotificationLabels, Counter>::default();
         let notification_config_errors = Gauge::default();
         let abort_to_safe = Histogram::new(ABORT_TO_SAFE_BUCKETS);
         let sources = Arc::new(OnceLock::new());
-        registry.register(
-            "rollout_reconcile",
-            "Rollout reconciliation performance",
-            rollouts.reconcile.clone(),
-        );
-        registry.register("rollout_events", "Count of rollout events", events.clone());
-        registry.register(
-            "analysis_run_reconcile",
-            "Analysis Run reconciliation performance",
-            runs.reconcile.clone(),
-        );
         registry.register(
             "weir_git_revert",
             "Git revert attempts by result: the revert's phase (Committed, AlreadyReverted, Failed, Conflict)",
@@ -220,15 +131,13 @@ impl Metrics {
         );
         registry.register_collector(Box::new(StateCollector {
             sources: sources.clone(),
-            rollout_errors: rollouts.errors.clone(),
-            run_errors: runs.errors.clone(),
+            rollouts: rollouts.clone(),
+            runs: runs.clone(),
         }));
         Metrics {
             registry,
             rollouts,
             runs,
-            events,
-            event_keys: Mutex::default(),
             git_reverts,
             notifications,
             notification_config_errors,
@@ -244,44 +153,26 @@ impl Metrics {
         let _ = self.sources.set(sources);
     }
 
-    fn key(namespace: &str, name: &str) -> ObjectLabels {
-        ObjectLabels {
-            namespace: namespace.to_string(),
-            name: name.to_string(),
-        }
-    }
-
     pub fn rollout_reconciled(&self, namespace: &str, name: &str, took: Duration) {
-        self.rollouts.observe(Self::key(namespace, name), took);
+        lock(&self.rollouts).reconciled(namespace, name, took.as_secs_f64());
     }
 
     pub fn analysis_run_reconciled(&self, namespace: &str, name: &str, took: Duration) {
-        self.runs.observe(Self::key(namespace, name), took);
+        lock(&self.runs).reconciled(namespace, name, took.as_secs_f64());
     }
 
     /// A failed reconcile of a Rollout, or a failed write of its Git revert's result.
     pub fn rollout_reconcile_error(&self, namespace: &str, name: &str, category: Category) {
-        self.rollouts.error(Self::key(namespace, name), category);
+        lock(&self.rollouts).error(namespace, name, category);
     }
 
     pub fn analysis_run_reconcile_error(&self, namespace: &str, name: &str, category: Category) {
-        self.runs.error(Self::key(namespace, name), category);
+        lock(&self.runs).error(namespace, name, category);
     }
 
     /// One Event published for a Rollout (`type` is Normal or Warning).
     pub fn rollout_event(&self, namespace: &str, name: &str, type_: &str, reason: &str) {
-        self.events
-            .get_or_create(&EventLabels {
-                namespace: namespace.to_string(),
-                name: name.to_string(),
-                r#type: type_.to_string(),
-                reason: reason.to_string(),
-            })
-            .inc();
-        lock(&self.event_keys)
-            .entry(Self::key(namespace, name))
-            .or_default()
-            .insert((type_.to_string(), reason.to_string()));
+        lock(&self.rollouts).event(namespace, name, type_, reason);
     }
 
     pub fn git_revert(&self, result: &str) {
@@ -350,49 +241,32 @@ impl Metrics {
         let Some(sources) = self.sources.get() else {
             return;
         };
-        let rollout_gone = |k: &ObjectLabels| {
-            sources
-                .rollouts
-                .get(&ObjectRef::new(&k.name).within(&k.namespace))
-                .is_none()
-        };
-        let run_gone = |k: &ObjectLabels| {
-            sources
-                .analysis_runs
-                .get(&ObjectRef::new(&k.name).within(&k.namespace))
-                .is_none()
-        };
         if !*sources.synced.borrow() {
             return;
         }
-        let mut rollout_keys = self.rollouts.keys();
-        rollout_keys.extend(lock(&self.event_keys).keys().cloned());
-        for key in rollout_keys.into_iter().filter(rollout_gone) {
-            self.rollouts.forget(&key);
-            let events = lock(&self.event_keys).remove(&key).unwrap_or_default();
-            for (type_, reason) in events {
-                self.events.remove(&EventLabels {
-                    namespace: key.namespace.clone(),
-                    name: key.name.clone(),
-                    r#type: type_,
-                    reason,
-                });
-            }
-        }
-        for key in self.runs.keys().into_iter().filter(run_gone) {
-            self.runs.forget(&key);
-        }
-        lock(&self.failed_runs)
-            .retain(|(namespace, name), _| !run_gone(&Self::key(namespace, name)));
+        lock(&self.rollouts).retain(|namespace, name| {
+            sources
+                .rollouts
+                .get(&ObjectRef::new(name).within(namespace))
+                .is_some()
+        });
+        let run_cached = |namespace: &str, name: &str| {
+            sources
+                .analysis_runs
+                .get(&ObjectRef::new(name).within(namespace))
+                .is_some()
+        };
+        lock(&self.runs).retain(run_cached);
+        lock(&self.failed_runs).retain(|(namespace, name), _| run_cached(namespace, name));
     }
 }
 
-/// Scrape-time series read from the caches, plus the untyped error counts.
+/// Scrape-time series read from the caches, and the series recorded per object.
 #[derive(Debug)]
 struct StateCollector {
     sources: Arc<OnceLock<Sources>>,
-    rollout_errors: Arc<Mutex<ErrorCounts>>,
-    run_errors: Arc<Mutex<ErrorCounts>>,
+    rollouts: Arc<Mutex<Objects>>,
+    runs: Arc<Mutex<Objects>>,
 }
 
 /// Writes one gauge family: `rows` are label pairs and values.
@@ -414,33 +288,35 @@ fn object_labels(namespace: String, name: String) -> Vec<(&'static str, String)>
     vec![("namespace", namespace), ("name", name)]
 }
 
-fn error_rows(errors: &Mutex<ErrorCounts>) -> Vec<(Vec<(&'static str, String)>, i64)> {
-    lock(errors)
-        .iter()
-        .map(|((k, category), v)| {
-            let mut labels = object_labels(k.namespace.clone(), k.name.clone());
-            labels.push(("category", (*category).to_string()));
-            (labels, i64::try_from(*v).unwrap_or(i64::MAX))
-        })
-        .collect()
-}
-
 impl Collector for StateCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        gauges(
-            &mut encoder,
-            "rollout_reconcile_error",
-            "Error occurring during the rollout",
-            MetricType::Unknown,
-            error_rows(&self.rollout_errors),
-        )?;
-        gauges(
-            &mut encoder,
-            "analysis_run_reconcile_error",
-            "Error occurring during the analysis run",
-            MetricType::Unknown,
-            error_rows(&self.run_errors),
-        )?;
+        {
+            let rollouts = lock(&self.rollouts);
+            rollouts.encode_reconciles(
+                &mut encoder,
+                "rollout_reconcile",
+                "Rollout reconciliation performance.",
+            )?;
+            rollouts.encode_events(&mut encoder, "rollout_events", "Count of rollout events.")?;
+            rollouts.encode_errors(
+                &mut encoder,
+                "rollout_reconcile_error",
+                "Error occurring during the rollout",
+            )?;
+        }
+        {
+            let runs = lock(&self.runs);
+            runs.encode_reconciles(
+                &mut encoder,
+                "analysis_run_reconcile",
+                "Analysis Run reconciliation performance.",
+            )?;
+            runs.encode_errors(
+                &mut encoder,
+                "analysis_run_reconcile_error",
+                "Error occurring during the analysis run",
+            )?;
+        }
         gauges(
             &mut encoder,
             "weir_controller_info",
