@@ -2,8 +2,8 @@
 //! occurrence of a (type, reason, action, note, regarding, related) within six minutes creates
 //! an Event, repeats patch its series count. kube 5's `Recorder` keeps a full copy of every Event
 //! and of its key for those six minutes, unbounded and not configurable: about 14 MiB at 1,000
-//! Rollouts. This one keeps what a series patch needs (the Event's name and count), and all of
-//! Weir's loops share it. Every Event it publishes about a Rollout counts toward
+//! Rollouts. This one keeps what a series patch needs (when the Event was created, which names
+//! it, and its count) in 32 bytes per series, and all of Weir's loops share it. Every Event it publishes about a Rollout counts toward
 //! `rollout_events_total`, whichever loop published it.
 
 use super::metrics::Metrics;
@@ -90,28 +90,28 @@ impl Recorder {
             reference.namespace.as_deref().unwrap_or("default"),
         );
         let repeat = self.lock().repeat(&key, now);
-        let (name, count) = match repeat {
-            Some((name, count)) => {
+        let (created, count) = match repeat {
+            Some((created, count)) => {
                 let series = EventSeries {
                     count,
                     last_observed_time: MicroTime(now),
                 };
                 events
                     .patch(
-                        &name,
+                        &self.event_name(reference, created),
                         &PatchParams::default(),
                         &Patch::Merge(serde_json::json!({ "series": series })),
                     )
                     .await?;
-                (name, count)
+                (created, count)
             }
             None => {
                 let event = self.event(ev, reference, now);
                 events.create(&PostParams::default(), &event).await?;
-                (event.metadata.name.unwrap_or_default(), 1)
+                (nanos(now), 1)
             }
         };
-        self.lock().record(key, name, count, now);
+        self.lock().record(key, created, count, now);
         if reference.kind.as_deref() == Some("Rollout") {
             self.metrics.rollout_event(
                 reference.namespace.as_deref().unwrap_or_default(),
@@ -140,9 +140,6 @@ impl Recorder {
             }
             cut.into_owned()
         });
-        let stamp = format!(".{:x}", now.as_nanosecond());
-        let object = reference.name.as_ref().unwrap_or(controller);
-        let object = truncate_name(object, MAX_NAME - stamp.len());
         K8sEvent {
             action: Some(ev.action.clone()),
             reason: Some(ev.reason.clone()),
@@ -151,7 +148,7 @@ impl Recorder {
             note,
             metadata: ObjectMeta {
                 namespace: reference.namespace.clone(),
-                name: Some(format!("{object}{stamp}")),
+                name: Some(self.event_name(reference, nanos(now))),
                 ..Default::default()
             },
             reporting_controller: Some(controller.clone()),
@@ -166,6 +163,23 @@ impl Recorder {
             ..Default::default()
         }
     }
+}
+
+impl Recorder {
+    /// `<object>.<creation in nanoseconds, hex>`, as kube names Events, with the object part
+    /// shortened so the name stays valid for any object name. A series' later publishes find
+    /// their Event by this name, so it is derived rather than stored.
+    fn event_name(&self, reference: &ObjectReference, created: i64) -> String {
+        let stamp = format!(".{created:x}");
+        let object = reference.name.as_ref().unwrap_or(&self.reporter.controller);
+        let object = truncate_name(object, MAX_NAME - stamp.len());
+        format!("{object}{stamp}")
+    }
+}
+
+/// Nanoseconds since the epoch: fits an i64 until 2262.
+fn nanos(t: Timestamp) -> i64 {
+    i64::try_from(t.as_nanosecond()).unwrap_or(i64::MAX)
 }
 
 /// Longest object name (a DNS subdomain).
@@ -224,27 +238,51 @@ impl SeriesKey {
     }
 }
 
-/// Open series: for each key, the Event's name, its count and when it was last published.
+/// One open series: when its Event was created and last published (nanoseconds since the
+/// epoch), and its count.
+#[derive(Debug, Clone, Copy)]
+struct Open {
+    created: i64,
+    last: i64,
+    count: i32,
+}
+
+impl Open {
+    fn live_at(&self, now: Timestamp) -> bool {
+        i128::from(self.last) + SERIES_TTL.as_nanos() > now.as_nanosecond()
+    }
+}
+
+/// Open series by key.
 #[derive(Debug, Default)]
 struct Series {
-    open: HashMap<SeriesKey, (String, i32, Timestamp)>,
+    open: HashMap<SeriesKey, Open>,
     swept: Option<Timestamp>,
 }
 
 impl Series {
-    /// The Event to patch and its next count if `key` was published within the TTL; None to
-    /// create a new Event. Drops expired series at most once per `SWEEP_EVERY`.
-    fn repeat(&mut self, key: &SeriesKey, now: Timestamp) -> Option<(String, i32)> {
+    /// When the Event to patch was created (see [`Recorder::event_name`]) and its next count if
+    /// `key` was published within the TTL; None to create a new Event. Drops expired series at
+    /// most once per `SWEEP_EVERY`.
+    fn repeat(&mut self, key: &SeriesKey, now: Timestamp) -> Option<(i64, i32)> {
         if self.swept.is_none_or(|t| t + SWEEP_EVERY <= now) {
-            self.open.retain(|_, (_, _, last)| *last + SERIES_TTL > now);
+            self.open.retain(|_, open| open.live_at(now));
             self.swept = Some(now);
         }
-        let (name, count, last) = self.open.get(key)?;
-        (*last + SERIES_TTL > now).then(|| (name.clone(), count + 1))
+        let open = self.open.get(key)?;
+        open.live_at(now).then(|| (open.created, open.count + 1))
     }
 
-    fn record(&mut self, key: SeriesKey, name: String, count: i32, now: Timestamp) {
-        self.open.insert(key, (name, count, now));
+    fn record(&mut self, key: SeriesKey, created: i64, count: i32, now: Timestamp) {
+        let last = nanos(now);
+        self.open.insert(
+            key,
+            Open {
+                created,
+                last,
+                count,
+            },
+        );
     }
 }
 
@@ -286,12 +324,13 @@ mod tests {
         let mut series = Series::default();
         let step = key("RolloutStepCompleted", "web");
         assert_eq!(series.repeat(&step, at(0)), None, "first: create");
-        series.record(step, "web.1".into(), 1, at(0));
-        assert_eq!(series.repeat(&step, at(10)), Some(("web.1".into(), 2)));
-        series.record(step, "web.1".into(), 2, at(10));
+        let created = nanos(at(0));
+        series.record(step, created, 1, at(0));
+        assert_eq!(series.repeat(&step, at(10)), Some((created, 2)));
+        series.record(step, created, 2, at(10));
         assert_eq!(
             series.repeat(&step, at(10 + 359)),
-            Some(("web.1".into(), 3)),
+            Some((created, 3)),
             "the TTL runs from the last publish"
         );
         assert_eq!(series.repeat(&step, at(10 + 360)), None, "expired: create");
@@ -300,7 +339,7 @@ mod tests {
     #[test]
     fn other_reasons_notes_and_objects_are_other_series() {
         let mut series = Series::default();
-        series.record(key("RolloutUpdated", "web"), "web.1".into(), 1, at(0));
+        series.record(key("RolloutUpdated", "web"), nanos(at(0)), 1, at(0));
         assert_eq!(series.repeat(&key("RolloutUpdated", "api"), at(1)), None);
         assert_eq!(series.repeat(&key("RolloutCompleted", "web"), at(1)), None);
         let related = SeriesKey::new(&event("RolloutUpdated", Some("api")), &rollout("web"));
@@ -336,7 +375,7 @@ mod tests {
         for i in 0..100 {
             series.record(
                 key("RolloutUpdated", &format!("r{i}")),
-                format!("r{i}.1"),
+                nanos(at(0)),
                 1,
                 at(0),
             );
