@@ -112,11 +112,7 @@ fn plan_time() {
         .template
         .as_mut()
         .unwrap()
-        .spec
-        .as_mut()
-        .unwrap()
-        .containers[0]
-        .image = Some("web:v2".into());
+        .edit(|t| t.spec.as_mut().unwrap().containers[0].image = Some("web:v2".into()));
     let plan = weir::rollout::plan(&rollout, &observed, now);
     let mut rs = ReplicaSetSummary::from(plan.create_replica_set.as_ref().expect("new revision"));
     rs.spec.as_mut().unwrap().replicas = Some(3);

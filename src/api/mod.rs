@@ -8,6 +8,7 @@ pub mod istio;
 pub mod labels;
 pub mod limits;
 pub mod pod;
+pub mod pod_template;
 pub mod replica_set;
 pub mod rollout;
 mod schema;

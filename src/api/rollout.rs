@@ -2,8 +2,8 @@
 //! (blue-green, experiments, other meshes) are kept as opaque JSON so manifests still parse;
 //! validation reports them as unsupported instead of silently ignoring them.
 
+use super::pod_template::PodTemplate;
 use super::schema::{date_time, int_or_string, preserve_unknown_object};
-use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, Time};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::CustomResource;
@@ -69,9 +69,7 @@ pub struct RolloutSpec {
     pub selector: Option<LabelSelector>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "preserve_unknown_object")]
-    // Boxed, like `canary` and `weir`: the controller caches every Rollout, and inline these
-    // made each one over 4 KiB before any of its strings.
-    pub template: Option<Box<PodTemplateSpec>>,
+    pub template: Option<PodTemplate>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "preserve_unknown_object")]
     pub workload_ref: Option<Value>,
@@ -175,6 +173,9 @@ pub struct PodTemplateMetadata {
 }
 
 /// One canary step. Argo requires exactly one key per step; validation enforces it.
+///
+/// The large keys are boxed: a step holds one of them, and every cached Rollout holds its
+/// steps, so inline they would cost each step the size of all of them.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CanaryStep {
@@ -183,21 +184,21 @@ pub struct CanaryStep {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pause: Option<RolloutPause>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub analysis: Option<RolloutAnalysis>,
+    pub analysis: Option<Box<RolloutAnalysis>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub set_canary_scale: Option<SetCanaryScale>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "preserve_unknown_object")]
-    pub experiment: Option<Value>,
+    pub experiment: Option<Box<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "preserve_unknown_object")]
-    pub set_header_route: Option<Value>,
+    pub set_header_route: Option<Box<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "preserve_unknown_object")]
-    pub set_mirror_route: Option<Value>,
+    pub set_mirror_route: Option<Box<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "preserve_unknown_object")]
-    pub plugin: Option<Value>,
+    pub plugin: Option<Box<Value>>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]

@@ -3,6 +3,7 @@
 //! Unsupported Argo features are rejected here rather than silently ignored.
 
 use super::duration::parse_int_or_string;
+use super::pod_template::PodTemplate;
 use super::rollout::{CanaryStep, Rollout, RolloutSpec};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use std::fmt;
@@ -82,7 +83,7 @@ fn validate_selector(spec: &RolloutSpec, errors: &mut Vec<FieldError>) {
         ));
         return;
     };
-    let Some(template) = &spec.template else {
+    let Some(template) = spec.template.as_ref().map(PodTemplate::spec) else {
         errors.push(err(
             "spec.template",
             "Required value: add the pod template the rollout should run",

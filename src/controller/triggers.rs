@@ -46,7 +46,7 @@ pub fn templates_named(rollout: &Rollout) -> Vec<(String, bool)> {
         .steps
         .iter()
         .flatten()
-        .filter_map(|s| s.analysis.as_ref())
+        .filter_map(|s| s.analysis.as_deref())
         .chain(canary.analysis.as_ref().map(|b| &b.analysis))
         .flat_map(|a| a.templates.iter().flatten())
         .map(|t| (t.template_name.clone(), t.cluster_scope.unwrap_or(false)))

@@ -28,7 +28,8 @@ pub struct Context<'a> {
     pub name: &'a str,
     pub namespace: &'a str,
     pub canary: &'a CanaryStrategy,
-    pub template: &'a PodTemplateSpec,
+    /// `spec.template`, parsed once for the plan.
+    pub template: PodTemplateSpec,
     pub steps: &'a [CanaryStep],
     pub replicas: i32,
     /// The revision's hash: Weir's hash of the template, or the hash of the ReplicaSet adopted
@@ -50,9 +51,9 @@ impl<'a> Context<'a> {
     /// None only for specs validation rejects (no canary strategy or template).
     pub fn new(rollout: &'a Rollout, observed: &'a Observed, now: Timestamp) -> Option<Self> {
         let canary = rollout.spec.strategy.canary.as_ref()?;
-        let template = rollout.spec.template.as_ref()?;
+        let template = rollout.spec.template.as_ref()?.spec();
         let collision = rollout.status.as_ref().and_then(|s| s.collision_count);
-        let template_hash = pod_template_hash(template, collision);
+        let template_hash = pod_template_hash(&template, collision);
         let found = super::takeover::new_replica_set(rollout, observed, &template_hash);
         let steps = canary.steps.as_deref().unwrap_or_default();
         Some(Context {

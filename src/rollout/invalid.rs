@@ -39,7 +39,7 @@ fn analysis_errors(rollout: &Rollout, observed: &Observed, errors: &mut Vec<Fiel
         .enumerate()
         .filter_map(|(i, step)| {
             step.analysis
-                .as_ref()
+                .as_deref()
                 .map(|a| (format!("spec.strategy.canary.steps[{i}].analysis"), a))
         })
         .collect();

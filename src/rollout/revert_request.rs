@@ -72,7 +72,7 @@ pub fn request(ctx: &Context, plan: &mut Plan, cause: &Cause, revision: i64) {
         return;
     };
     let stable_images = stable.images();
-    let reverts: Vec<ImageRevert> = images(ctx.template)
+    let reverts: Vec<ImageRevert> = images(&ctx.template)
         .into_iter()
         .filter_map(|(container, bad)| {
             let stable_image = stable_images
@@ -186,7 +186,7 @@ pub fn release(ctx: &Context, plan: &mut Plan) {
 /// alongside it).
 fn holds(held: &HeldRevision, ctx: &Context) -> bool {
     held.pod_hash == ctx.hash
-        || images(ctx.template)
+        || images(&ctx.template)
             .iter()
             .any(|(_, image)| held.images.contains(image))
 }

@@ -517,6 +517,7 @@ pub async fn pause_set_image_undo_restart_and_not_found() {
         .spec
         .template
         .unwrap()
+        .spec()
         .spec
         .unwrap();
     assert_eq!(spec.containers[0].image.as_deref(), Some(V2));
@@ -535,6 +536,7 @@ pub async fn pause_set_image_undo_restart_and_not_found() {
         .spec
         .template
         .unwrap()
+        .spec()
         .spec
         .unwrap();
     assert_eq!(

@@ -45,14 +45,14 @@ fn good_template() -> AnalysisTemplate {
 
 fn analysis_step(args: Vec<AnalysisRunArgument>) -> CanaryStep {
     CanaryStep {
-        analysis: Some(RolloutAnalysis {
+        analysis: Some(Box::new(RolloutAnalysis {
             templates: Some(vec![AnalysisTemplateRef {
                 template_name: "success-rate".into(),
                 cluster_scope: None,
             }]),
             args: Some(args),
             ..Default::default()
-        }),
+        })),
         ..Default::default()
     }
 }
@@ -770,8 +770,10 @@ fn a_held_image_is_held_even_if_other_fields_change() {
     sim.run_until(20, |s| s.phase() == "Healthy");
     sim.set_image(V2);
     let template = sim.rollout.spec.template.as_mut().unwrap();
-    template.metadata.as_mut().unwrap().annotations =
-        Some([("rolled".to_string(), "again".to_string())].into());
+    template.edit(|t| {
+        t.metadata.as_mut().unwrap().annotations =
+            Some([("rolled".to_string(), "again".to_string())].into());
+    });
     let p = sim.step();
     assert!(
         p.events.iter().any(|e| e.reason == "ImageHeld"),

@@ -60,7 +60,7 @@ pub fn host_rollout(image: &str, replicas: i32, steps: Vec<CanaryStep>) -> Rollo
                 match_labels: Some(BTreeMap::from([("app".to_string(), "web".to_string())])),
                 ..Default::default()
             }),
-            template: Some(Box::new(template(image))),
+            template: Some(template(image).into()),
             strategy: RolloutStrategy {
                 canary: Some(Box::new(CanaryStrategy {
                     canary_service: Some("web-canary".into()),

@@ -586,7 +586,7 @@ fn invalid_specs_touch_nothing_and_recover() {
         let healthy = healthy_host(steps());
         let mut rollout = healthy.rollout.clone();
         let mut observed = healthy.observed.clone();
-        rollout.spec.template = Some(Box::new(template(V2)));
+        rollout.spec.template = Some(template(V2).into());
         breaker(&mut rollout, &mut observed);
         let p = plan(&rollout, &observed, t(100));
         assert!(
@@ -612,7 +612,7 @@ fn invalid_specs_touch_nothing_and_recover() {
         // Fixed: the condition goes away and the release proceeds.
         let mut fixed = healthy.rollout.clone();
         fixed.status = Some(p.status.clone());
-        fixed.spec.template = Some(Box::new(template(V2)));
+        fixed.spec.template = Some(template(V2).into());
         let p = plan(&fixed, &healthy.observed, t(102));
         assert!(
             conditions::get(&p.status, "InvalidSpec").is_none(),

@@ -79,7 +79,7 @@ impl Sim {
 
     pub fn set_image(&mut self, image: &str) {
         let template = self.rollout.spec.template.as_mut().unwrap();
-        template.spec.as_mut().unwrap().containers[0].image = Some(image.into());
+        template.edit(|t| t.spec.as_mut().unwrap().containers[0].image = Some(image.into()));
         self.rollout.metadata.generation = Some(self.rollout.metadata.generation.unwrap_or(1) + 1);
     }
 
