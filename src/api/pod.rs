@@ -1,16 +1,21 @@
 //! A Pod as the controller caches it. The pod cache exists only for `spec.restartAt`, which
-//! needs each pod's identity, owner, labels, age and readiness. Deserializing the API's Pod JSON
-//! into this type skips the spec and the rest of the status instead of storing them: a full
-//! `Pod` per replica was the largest cache the controller held.
+//! needs each pod's identity, owner, age, pod-template hash and readiness. Deserializing the
+//! API's Pod JSON into this type skips the spec and the rest of the status instead of storing
+//! them: a full `Pod` per replica was the largest cache the controller held. The one label read
+//! is kept outside the metadata: a label map is a B-tree node of about 540 bytes however few
+//! labels it holds, and pods (Istio's among them) carry many labels nothing here reads.
 
+use super::labels::POD_TEMPLATE_HASH;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Deserialize;
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(from = "PodJson")]
 pub struct PodSummary {
-    /// Without annotations and managed fields, which nothing reads.
+    /// Without labels, annotations and managed fields, which nothing reads.
     pub metadata: ObjectMeta,
+    /// The pod's `rollouts-pod-template-hash` label.
+    pub pod_template_hash: Option<String>,
     /// The pod's `Ready` condition is `True`.
     pub ready: bool,
 }
@@ -37,13 +42,21 @@ struct ConditionJson {
 impl From<PodJson> for PodSummary {
     fn from(pod: PodJson) -> Self {
         let mut metadata = pod.metadata;
+        let pod_template_hash = metadata
+            .labels
+            .take()
+            .and_then(|mut labels| labels.remove(POD_TEMPLATE_HASH));
         metadata.annotations = None;
         metadata.managed_fields = None;
         let ready = pod
             .status
             .and_then(|s| s.conditions)
             .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
-        PodSummary { metadata, ready }
+        PodSummary {
+            metadata,
+            pod_template_hash,
+            ready,
+        }
     }
 }
 
@@ -62,7 +75,7 @@ mod tests {
             "metadata": {
                 "name": "web-abc-1",
                 "namespace": "default",
-                "labels": {"rollouts-pod-template-hash": "abc"},
+                "labels": {"rollouts-pod-template-hash": "abc", "app": "web"},
                 "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}"},
                 "managedFields": [{"manager": "kubelet", "operation": "Update"}],
                 "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
@@ -81,7 +94,8 @@ mod tests {
             pod.metadata.owner_references.as_ref().unwrap()[0].uid,
             "rs-1"
         );
-        assert!(pod.metadata.labels.is_some());
+        assert_eq!(pod.pod_template_hash.as_deref(), Some("abc"));
+        assert_eq!(pod.metadata.labels, None);
         assert_eq!(pod.metadata.annotations, None);
         assert_eq!(pod.metadata.managed_fields, None);
     }

@@ -56,7 +56,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use triggers::{Reference, Referrers};
-use watches::{cache, fan_out};
+use watches::{cache, cache_stripped, fan_out, keep_name_only};
 
 /// How often a settled Rollout is re-checked even without changes (Argo's resync is 15 min).
 const RESYNC: Duration = Duration::from_secs(900);
@@ -257,15 +257,17 @@ pub async fn run(
         Some(rollout_index.clone()),
     );
     // Every Rollout's name, whichever controller it belongs to: the sweeper restores Services
-    // and DestinationRules only of Rollouts that are gone, not of another instance's.
+    // and DestinationRules only of Rollouts that are gone, not of another instance's. Names are
+    // all it reads, so nothing else of the metadata is kept.
     let (all_rollouts, all_rollouts_writer) = reflector::store();
-    let all_rollouts_stream = cache(
+    let all_rollouts_stream = cache_stripped(
         api::<PartialObjectMeta<Rollout>>(&client, ns),
         all(),
         "rollouts (all instances)",
         health,
         all_rollouts_writer,
         None,
+        keep_name_only,
     );
 
     let stores = Stores {

@@ -8,6 +8,7 @@ use super::index::Index;
 use super::observe::strip_unread;
 use futures::channel::mpsc;
 use futures::{Future, SinkExt, Stream, StreamExt};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::Api;
 use kube::runtime::reflector::{reflector, store::Writer};
 use kube::runtime::utils::Backoff;
@@ -91,19 +92,32 @@ pub fn check_instance_id(id: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The watch of `api` that feeds the cache called `name`.
+/// Drops all of a watched object's metadata but its namespace and name, for a cache that only
+/// answers whether an object of that name exists.
+pub fn keep_name_only<K: kube::Resource>(object: &mut K) {
+    let meta = object.meta_mut();
+    *meta = ObjectMeta {
+        namespace: meta.namespace.take(),
+        name: meta.name.take(),
+        ..ObjectMeta::default()
+    };
+}
+
+/// The watch of `api` that feeds the cache called `name`; `strip` drops what the cache does not
+/// need from each object.
 pub fn watch<K>(
     api: Api<K>,
     config: watcher::Config,
     name: &'static str,
     health: &Arc<Health>,
+    strip: fn(&mut K),
 ) -> impl Stream<Item = watcher::Result<watcher::Event<K>>> + Send + use<K>
 where
     K: kube::Resource + Clone + DeserializeOwned + Debug + Send + 'static,
 {
     let health = health.clone();
     watcher(api, config)
-        .modify(strip_unread)
+        .modify(strip)
         .map(move |event| {
             health.watched(name, event.is_ok());
             event
@@ -122,7 +136,8 @@ pub fn triggers<K: Send>(
 
 /// The one way a cache is filled: `api`'s watch (see [`watch`]) keeps `writer`'s store, and
 /// `index` if given, up to date; the returned stream yields every object it changes or removes,
-/// for triggers. Nothing is cached unless the stream is polled.
+/// for triggers. Nothing is cached unless the stream is polled. Objects are cached without what
+/// [`strip_unread`] drops.
 pub fn cache<K>(
     api: Api<K>,
     config: watcher::Config,
@@ -135,7 +150,24 @@ where
     K: kube::Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
     K::DynamicType: Eq + Hash + Clone + Send + Sync,
 {
-    let events = watch(api, config, name, health).inspect(move |event| {
+    cache_stripped(api, config, name, health, writer, index, strip_unread)
+}
+
+/// [`cache`], with `strip` choosing what of each object is kept.
+pub fn cache_stripped<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    name: &'static str,
+    health: &Arc<Health>,
+    writer: Writer<K>,
+    index: Option<Index<K>>,
+    strip: fn(&mut K),
+) -> impl Stream<Item = watcher::Result<K>> + Send + use<K>
+where
+    K: kube::Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K::DynamicType: Eq + Hash + Clone + Send + Sync,
+{
+    let events = watch(api, config, name, health, strip).inspect(move |event| {
         if let (Some(index), Ok(event)) = (&index, event) {
             index.observe(event);
         }
@@ -181,6 +213,30 @@ mod tests {
         assert!(LONGEST_WAIT < super::super::health::RECONNECTED_AFTER);
         backoff.reset();
         assert_eq!(backoff.next(), Some(FIRST_WAIT));
+    }
+
+    #[test]
+    fn name_only_keeps_namespace_and_name() {
+        let mut rollout: kube::core::PartialObjectMeta<crate::api::Rollout> =
+            serde_json::from_value(serde_json::json!({
+                "apiVersion": "argoproj.io/v1alpha1",
+                "kind": "Rollout",
+                "metadata": {
+                    "name": "web", "namespace": "shop", "uid": "u-1", "resourceVersion": "7",
+                    "labels": {"app": "web"}, "annotations": {"weir.dev/state": "{}"},
+                    "ownerReferences": [{"apiVersion": "v1", "kind": "X", "name": "x", "uid": "x"}]
+                }
+            }))
+            .unwrap();
+        keep_name_only(&mut rollout);
+        assert_eq!(
+            rollout.metadata,
+            ObjectMeta {
+                name: Some("web".into()),
+                namespace: Some("shop".into()),
+                ..ObjectMeta::default()
+            }
+        );
     }
 
     #[test]

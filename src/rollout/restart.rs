@@ -47,12 +47,7 @@ pub fn plan_restart(ctx: &Context, plan: &mut Plan) {
         return;
     }
     let rank = |p: &PodSummary| {
-        let hash = p
-            .metadata
-            .labels
-            .as_ref()
-            .and_then(|l| l.get(crate::api::labels::POD_TEMPLATE_HASH))
-            .map(String::as_str);
+        let hash = p.pod_template_hash.as_deref();
         if hash.is_some() && hash == stable.as_deref() {
             0
         } else if hash == Some(ctx.hash.as_str()) {
