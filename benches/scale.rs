@@ -15,6 +15,10 @@
 //! `WEIR_SCALE_ROLLOUTS`); each size runs on a fresh harness and controller, and a table per size
 //! ends the output. Prints figures; exits non-zero if a phase times out or the controller dies,
 //! asserts nothing about time. Timeouts grow with the size.
+//!
+//! `WEIR_SCALE_WRAP=<program>` starts the controller child under that program, e.g.
+//! `WEIR_SCALE_WRAP=heaptrack` to see where its memory goes (the RSS figures then describe the
+//! wrapper, not the controller).
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -183,7 +187,16 @@ impl ControllerProcess {
     /// The controller child for the harness at `url`, authenticating with `token`.
     fn spawn(url: &str, token: &str) -> Result<Self> {
         let exe = std::env::current_exe().context("locating the bench binary")?;
-        let mut child = Command::new(exe)
+        // A profiler or debugger around the controller (see the module docs).
+        let mut command = match std::env::var("WEIR_SCALE_WRAP") {
+            Ok(wrap) => {
+                let mut c = Command::new(wrap);
+                c.arg(exe);
+                c
+            }
+            Err(_) => Command::new(exe),
+        };
+        let mut child = command
             .arg("--controller")
             .arg(url)
             // Through the environment, not the command line, like any credential.
