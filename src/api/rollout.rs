@@ -173,9 +173,9 @@ pub struct PodTemplateMetadata {
 }
 
 /// One canary step. Argo requires exactly one key per step; validation enforces it.
-///
-/// The large keys are boxed: a step holds one of them, and every cached Rollout holds its
-/// steps, so inline they would cost each step the size of all of them.
+// The large keys are boxed: a step holds one of them, and every cached Rollout holds its steps,
+// so inline they would cost each step the size of all of them. (Not a doc comment: doc
+// comments become the CRD's descriptions.)
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CanaryStep {
