@@ -101,6 +101,10 @@ impl Notifier {
         let Some(config) = current.as_ref() else {
             return false;
         };
+        // Queued so that the task reports it (see `Worker::handle`).
+        if subscriptions::annotation_subscriptions(rollout.annotations()).is_err() {
+            return false;
+        }
         let defaults = Defaults {
             triggers: &config.default_triggers,
             per_service: &config.service_default_triggers,
@@ -392,6 +396,9 @@ impl Worker {
             return;
         };
         let trigger = trigger_of(&job.fired.reason);
+        if let Err(message) = subscriptions::annotation_subscriptions(rollout.annotations()) {
+            self.bad_subscription(&rollout, &trigger, &message).await;
+        }
         let config = self.config.clone();
         let defaults = Defaults {
             triggers: &config.default_triggers,
@@ -589,6 +596,28 @@ impl Worker {
                 Outcome::Rejected(format!("invalid request: {}", e.without_url()))
             }
             Err(e) => Outcome::Retry(format!("{}", e.without_url())),
+        }
+    }
+
+    /// The Rollout's subscriptions annotation does not parse: its destinations get nothing, said
+    /// in a log line and a Warning Event on the Rollout for each trigger it misses.
+    async fn bad_subscription(&self, rollout: &Rollout, trigger: &str, message: &str) {
+        tracing::warn!(rollout = %rollout.name_any(), %trigger, "notification subscriptions: {message}");
+        let event = Event {
+            type_: EventType::Warning,
+            reason: REASON_INVALID_CONFIG.into(),
+            note: Some(format!(
+                "Notification {trigger} is not sent to the destinations of the annotation: {message}"
+            )),
+            action: REASON_INVALID_CONFIG.into(),
+            secondary: None,
+        };
+        if let Err(e) = self
+            .recorder
+            .publish(&event, &rollout.object_ref(&()))
+            .await
+        {
+            tracing::warn!(error = %e, "could not publish the notification subscription event");
         }
     }
 

@@ -514,6 +514,61 @@ pub async fn a_committed_revert_notifies_with_the_commit() {
     bed.finish().await;
 }
 
+/// The compact `notifications.argoproj.io/subscriptions` annotation: one that does not parse is
+/// reported on the Rollout (and sends nothing to its destinations); fixed, it sends to each.
+pub async fn the_subscriptions_annotation_is_read_and_a_bad_one_reported() {
+    let receiver = Receiver::start().await.unwrap();
+    let metrics = Arc::new(Metrics::new());
+    // Paused until the abort, however long reporting the bad annotation takes.
+    let steps = "      - setWeight: 50\n      - pause: {}\n";
+    let (bed, h1) = healthy_with(steps, config(&metrics)).await;
+    configure(&bed, &receiver, &[]).await;
+    subscribe(
+        &bed,
+        json!({"notifications.argoproj.io/subscriptions":
+            "- trigger: [on-rollout-updated]\n  destination: [{service: slack}]\n"}),
+    )
+    .await;
+    update(&bed, V2, &h1).await;
+    bed.expect_event(|reason, note| {
+        reason == "InvalidNotificationConfig"
+            && note.contains("Notification on-rollout-updated is not sent")
+            && note.contains("notifications.argoproj.io/subscriptions does not parse")
+            && note.contains("unknown field `destination`")
+    })
+    .await;
+    assert!(
+        receiver.delivered().is_empty(),
+        "{:#?}",
+        receiver.received()
+    );
+    subscribe(
+        &bed,
+        json!({"notifications.argoproj.io/subscriptions": "
+- trigger: [on-rollout-aborted]
+  destinations:
+    - service: slack
+      recipients: [deploys, incidents]
+"}),
+    )
+    .await;
+    abort(&bed).await;
+    let bodies = delivered(&bed, &receiver, 2, "abort notifications").await;
+    let mut channels: Vec<&str> = bodies
+        .iter()
+        .filter_map(|b| b["channel"].as_str())
+        .collect();
+    channels.sort_unstable();
+    assert_eq!(channels, ["deploys", "incidents"]);
+    assert!(
+        bodies
+            .iter()
+            .all(|b| b["text"] == "Rollout web has been aborted."),
+        "{bodies:#?}"
+    );
+    bed.finish().await;
+}
+
 pub fn tests() -> Vec<crate::Test> {
     crate::tests![
         once an_abort_notifies_slack_once_in_argos_format,
@@ -523,5 +578,6 @@ pub fn tests() -> Vec<crate::Test> {
         once a_restart_in_the_middle_neither_loses_nor_repeats,
         once bad_config_is_reported_per_item_and_the_rest_works,
         once a_committed_revert_notifies_with_the_commit,
+        once the_subscriptions_annotation_is_read_and_a_bad_one_reported,
     ]
 }
