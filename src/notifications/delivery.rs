@@ -15,6 +15,7 @@ use super::{CONFIGMAP, SECRET};
 use crate::api::analysis::AnalysisRun;
 use crate::api::rollout::Rollout;
 use crate::controller::metrics::Metrics;
+use crate::rollout::failure::Category;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, ObjectReference, Secret};
 use kube::api::{Api, Patch, PatchParams};
@@ -24,6 +25,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -75,6 +77,9 @@ pub struct Notifier {
     queue: mpsc::Sender<Job>,
     metrics: Arc<Metrics>,
     current: Current,
+    /// The queue was found full and has not taken a notification since: further drops are
+    /// counted but not logged, so a stalled task is one warning, not one per Event.
+    overflowing: Arc<AtomicBool>,
 }
 
 /// The delivery task's side of the queue.
@@ -89,6 +94,7 @@ impl Notifier {
                 queue,
                 metrics,
                 current: current.clone(),
+                overflowing: Arc::default(),
             },
             Inbox(inbox, current),
         )
@@ -142,9 +148,14 @@ impl Notifier {
             snapshot: snapshot.map(|r| Arc::new(r.clone())),
         };
         match self.queue.try_send(job) {
-            Ok(()) => {}
+            Ok(()) => self.overflowing.store(false, Ordering::Relaxed),
             Err(mpsc::error::TrySendError::Full(_)) => {
-                tracing::warn!(%trigger, object = reference.name.as_deref().unwrap_or_default(), "notification queue full: notification dropped");
+                let object = reference.name.as_deref().unwrap_or_default();
+                if self.overflowing.swap(true, Ordering::Relaxed) {
+                    tracing::debug!(%trigger, object, "notification queue full: notification dropped");
+                } else {
+                    tracing::warn!(%trigger, object, "notification queue full: notifications are dropped until it drains (counted as weir_notifications_total{{result=\"dropped\"}}); the notification config may be unreadable, see the earlier warnings");
+                }
                 self.metrics.notification(&trigger, "", "dropped");
             }
             // The controller is stopping.
@@ -165,6 +176,8 @@ struct Watched<K> {
     current: Option<K>,
     listing: Option<K>,
     synced: bool,
+    /// The API server refused the watch and that was logged; reset once it works.
+    refused: bool,
 }
 
 impl<K> Watched<K> {
@@ -173,10 +186,34 @@ impl<K> Watched<K> {
             current: None,
             listing: None,
             synced: false,
+            refused: false,
         }
     }
 
+    /// The warning to log for a failed watch of `object` (`ConfigMap <ns>/<name>`): the first
+    /// refusal (403) since the watch last worked, naming the fix. Other failures (the API server
+    /// away) are retried by the watch without a warning, as every other watch's are.
+    fn failed(&mut self, error: &watcher::Error, object: &str) -> Option<String> {
+        let refused = match error {
+            watcher::Error::InitialListFailed(e)
+            | watcher::Error::WatchStartFailed(e)
+            | watcher::Error::WatchFailed(e) => Category::of(e) == Category::Forbidden,
+            watcher::Error::WatchError(status) => status.code == 403,
+            watcher::Error::NoResourceVersion => false,
+        };
+        if !refused || std::mem::replace(&mut self.refused, true) {
+            return None;
+        }
+        Some(format!(
+            "cannot watch {object}: {error}; no notification is sent until the controller may \
+             read it (they wait in the queue, up to its size): apply \
+             deploy/controller/notifications.yaml, a Role granting list and watch of the \
+             notification ConfigMap and Secret by name, in the controller's namespace"
+        ))
+    }
+
     fn apply(&mut self, event: watcher::Event<K>) {
+        self.refused = false;
         match event {
             watcher::Event::Init => self.listing = None,
             watcher::Event::InitApply(k) => self.listing = Some(k),
@@ -275,14 +312,20 @@ impl Worker {
                         config_map.apply(event);
                         self.reload(&config_map, &secret).await;
                     }
-                    Err(e) => tracing::debug!(error = %e, "notification ConfigMap watch"),
+                    Err(e) => match config_map.failed(&e, &format!("ConfigMap {ns}/{CONFIGMAP}")) {
+                        Some(warning) => tracing::warn!("notifications: {warning}"),
+                        None => tracing::debug!(error = %e, "notification ConfigMap watch"),
+                    },
                 },
                 Some(event) = secrets.next() => match event {
                     Ok(event) => {
                         secret.apply(event);
                         self.reload(&config_map, &secret).await;
                     }
-                    Err(e) => tracing::debug!(error = %e, "notification Secret watch"),
+                    Err(e) => match secret.failed(&e, &format!("Secret {ns}/{SECRET}")) {
+                        Some(warning) => tracing::warn!("notifications: {warning}"),
+                        None => tracing::debug!(error = %e, "notification Secret watch"),
+                    },
                 },
                 changed = caches.changed(), if !resumed && !caches_reported => {
                     caches_reported = changed.is_err();
@@ -738,5 +781,51 @@ mod tests {
                 "{events:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_refused_watch_is_one_warning_until_it_works_again() {
+        let refused = || {
+            watcher::Error::InitialListFailed(kube::Error::Api(
+                kube::core::Status::failure("configmaps is forbidden", "Forbidden")
+                    .with_code(403)
+                    .boxed(),
+            ))
+        };
+        let away = || {
+            watcher::Error::WatchFailed(kube::Error::Api(
+                kube::core::Status::failure("unavailable", "ServiceUnavailable")
+                    .with_code(503)
+                    .boxed(),
+            ))
+        };
+        let object = "ConfigMap weir-system/argo-rollouts-notification-configmap";
+        let mut watched: Watched<&str> = Watched::new();
+        assert_eq!(
+            watched.failed(&away(), object),
+            None,
+            "the server away: quiet"
+        );
+        let warning = watched.failed(&refused(), object).expect("a warning");
+        assert!(warning.contains(object), "{warning}");
+        assert!(warning.contains("configmaps is forbidden"), "{warning}");
+        assert!(
+            warning.contains("deploy/controller/notifications.yaml"),
+            "{warning}"
+        );
+        assert_eq!(watched.failed(&refused(), object), None, "said once");
+        assert_eq!(watched.failed(&away(), object), None);
+        watched.apply(watcher::Event::Init);
+        assert!(
+            watched.failed(&refused(), object).is_some(),
+            "refused again after it worked: said again"
+        );
+        let status = kube::core::Status::failure("forbidden", "Forbidden").with_code(403);
+        let mut fresh: Watched<&str> = Watched::new();
+        assert!(
+            fresh
+                .failed(&watcher::Error::WatchError(status.boxed()), object)
+                .is_some()
+        );
     }
 }
