@@ -129,10 +129,19 @@ fn step_run_is_created_with_argo_name_labels_and_args() {
     assert_eq!(entry.name, format!("web-{h2}-2-1"));
 
     // Still running: the step waits.
+    sim.set_run_phase(&format!("web-{h2}-2-1"), "Running", None);
     for _ in 0..5 {
         sim.step();
     }
     assert_eq!(sim.status().current_step_index, Some(1));
+    assert_eq!(
+        sim.reasons()
+            .iter()
+            .filter(|r| **r == "AnalysisRunRunning")
+            .count(),
+        1,
+        "Argo's Event for the phase change (on-analysis-run-running notifies it), once"
+    );
     assert_eq!(sim.observed.analysis_runs.len(), 1, "one run per step");
     sim.set_run_phase(&format!("web-{h2}-2-1"), "Successful", None);
     sim.run_until(10, |s| s.status().current_step_index == Some(3));
