@@ -17,8 +17,9 @@ use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::{Arc, PoisonError, RwLock};
 
-/// The namespace and name of an indexed object.
-type Name = (Box<str>, Box<str>);
+/// The namespace and name of an indexed object, shared by every key it is filed under: an
+/// object's name is stored once however many keys it has (a Rollout names several objects).
+type Name = Arc<(Box<str>, Box<str>)>;
 
 /// An index key: the hash of what the objects share (owner uid, referenced object).
 pub fn key(parts: impl Hash) -> u64 {
@@ -31,7 +32,7 @@ pub fn key(parts: impl Hash) -> u64 {
 struct Entries {
     by_key: HashMap<u64, Vec<Name>>,
     /// The keys each object is filed under, to unfile it when it changes or goes.
-    keys_of: HashMap<Name, Vec<u64>>,
+    keys_of: HashMap<Name, Box<[u64]>>,
 }
 
 impl Entries {
@@ -43,7 +44,7 @@ impl Entries {
         for k in &keys {
             self.by_key.entry(*k).or_default().push(name.clone());
         }
-        self.keys_of.insert(name, keys);
+        self.keys_of.insert(name, keys.into_boxed_slice());
     }
 
     fn remove(&mut self, name: &Name) {
@@ -93,10 +94,10 @@ impl<K: kube::Resource> Index<K> {
 
     fn name(object: &K) -> Name {
         let meta = object.meta();
-        (
+        Arc::new((
             meta.namespace.as_deref().unwrap_or_default().into(),
             meta.name.as_deref().unwrap_or_default().into(),
-        )
+        ))
     }
 
     /// Applies one watch event; called on the event before the store sees it.
@@ -133,7 +134,7 @@ impl<K: kube::Resource> Index<K> {
             .map(|names| {
                 names
                     .iter()
-                    .map(|(ns, name)| (ns.to_string(), name.to_string()))
+                    .map(|name| (name.0.to_string(), name.1.to_string()))
                     .collect()
             })
             .unwrap_or_default()
