@@ -3,8 +3,8 @@
 //! an Event, repeats patch its series count. kube 5's `Recorder` keeps a full copy of every Event
 //! and of its key for those six minutes, unbounded and not configurable: about 14 MiB at 1,000
 //! Rollouts. This one keeps what a series patch needs (when the Event was created, which names
-//! it, and its count) in 32 bytes per series, and all of Weir's loops share it. Every Event it publishes about a Rollout counts toward
-//! `rollout_events_total`, whichever loop published it.
+//! it, and its count) in 32 bytes per series, and all of Weir's loops share it. Every Event it
+//! publishes about a Rollout counts toward `rollout_events_total`, whichever loop published it.
 
 use super::metrics::Metrics;
 use crate::api::limits::{EVENT_NOTE_LIMIT, truncate};

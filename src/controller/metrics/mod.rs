@@ -291,7 +291,7 @@ fn object_labels(namespace: String, name: String) -> Vec<(&'static str, String)>
 impl Collector for StateCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         {
-            let rollouts = lock(&self.rollouts);
+            let rollouts = lock(&self.rollouts).clone();
             rollouts.encode_reconciles(
                 &mut encoder,
                 "rollout_reconcile",
@@ -305,7 +305,7 @@ impl Collector for StateCollector {
             )?;
         }
         {
-            let runs = lock(&self.runs);
+            let runs = lock(&self.runs).clone();
             runs.encode_reconciles(
                 &mut encoder,
                 "analysis_run_reconcile",

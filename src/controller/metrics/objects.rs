@@ -6,7 +6,9 @@
 //! Strings for each (Rollout, type, reason) of `rollout_events_total`), and its histograms carry
 //! a lock and native-histogram state each. Here an object's namespace and name are stored once,
 //! an Event's (type, reason) is an index into a small table shared by all objects, and the
-//! histogram is a fixed array of bucket counts. The exposition is the same as the families'.
+//! histogram is a fixed array of bucket counts. The series, their names, labels and values are
+//! the same as the families' were; the histogram and counter families are left out while they
+//! have no sample, as the registry leaves out empty families.
 
 use crate::rollout::failure::Category;
 use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
@@ -54,7 +56,7 @@ impl Durations {
 type Kind = u32;
 
 /// What is recorded about one object.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Series {
     /// Boxed: AnalysisRuns that only failed, and Rollouts that only published Events, have none.
     reconcile: Option<Box<Durations>>,
@@ -63,7 +65,8 @@ struct Series {
 }
 
 /// The recorded series of one kind of object (Rollouts or AnalysisRuns), by namespace and name.
-#[derive(Debug, Default)]
+/// Scrapes encode a clone, so recording never waits for an encode.
+#[derive(Debug, Default, Clone)]
 pub struct Objects {
     by_namespace: HashMap<Box<str>, HashMap<Box<str>, Series>>,
     /// Every (type, reason) an Event was published with: a handful of Weir's constants.
@@ -134,6 +137,12 @@ impl Objects {
         });
     }
 
+    fn any(&self, has: impl Fn(&Series) -> bool) -> bool {
+        self.by_namespace
+            .values()
+            .any(|names| names.values().any(&has))
+    }
+
     /// Objects in a stable order (namespace, then name), so scrapes list series alike.
     fn sorted(&self) -> Vec<(&str, &str, &Series)> {
         let mut all: Vec<_> = self
@@ -156,6 +165,9 @@ impl Objects {
         name: &str,
         help: &str,
     ) -> Result<(), std::fmt::Error> {
+        if !self.any(|s| s.reconcile.is_some()) {
+            return Ok(());
+        }
         let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Histogram)?;
         for (namespace, object, series) in self.sorted() {
             let Some(durations) = &series.reconcile else {
@@ -182,10 +194,12 @@ impl Objects {
         name: &str,
         help: &str,
     ) -> Result<(), std::fmt::Error> {
+        // Written even without samples, as the collector always wrote these; the histogram and
+        // counter were registry families, which leave out empty ones.
         let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Unknown)?;
         for (namespace, object, series) in self.sorted() {
             let mut errors = series.errors.clone();
-            errors.sort_unstable();
+            errors.sort_unstable_by_key(|(category, _)| category.as_str());
             for (category, count) in errors {
                 let labels: Row = vec![
                     ("namespace", namespace),
@@ -207,6 +221,9 @@ impl Objects {
         name: &str,
         help: &str,
     ) -> Result<(), std::fmt::Error> {
+        if !self.any(|s| !s.events.is_empty()) {
+            return Ok(());
+        }
         let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
         for (namespace, object, series) in self.sorted() {
             for (kind, count) in &series.events {
