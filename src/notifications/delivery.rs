@@ -3,6 +3,7 @@
 //! notification in the Rollout's ledger, and sends it with retries. A slow or failing receiver
 //! delays later notifications, never a reconcile.
 
+use super::compact;
 use super::config::{self, Config};
 use super::ledger::{self, Entry, Ledger, State};
 use super::services::{self, Outcome, Request};
@@ -23,10 +24,10 @@ use kube::runtime::events::{Event, EventType};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
@@ -71,32 +72,52 @@ struct Job {
 /// The configuration in force; None until the ConfigMap and Secret have been read.
 type Current = Arc<RwLock<Option<Arc<Config>>>>;
 
+/// The Rollouts' compact subscription annotations whose problems were reported, by
+/// [`compact::fingerprint`]: each text is reported once, not for every Event.
+type Reported = Arc<Mutex<HashSet<u64>>>;
+
+/// The fingerprint of `rollout`'s compact subscription annotations.
+fn fingerprint(rollout: &Rollout) -> u64 {
+    compact::fingerprint(
+        rollout.metadata.uid.as_deref().unwrap_or_default(),
+        rollout.annotations(),
+    )
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A set of reported fingerprints stays usable whatever panicked while holding it.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// The reconciles' side: a bounded queue to the delivery task.
 #[derive(Clone)]
 pub struct Notifier {
     queue: mpsc::Sender<Job>,
     metrics: Arc<Metrics>,
     current: Current,
-    /// The queue was found full and has not taken a notification since: further drops are
-    /// counted but not logged, so a stalled task is one warning, not one per Event.
+    reported_subscriptions: Reported,
+    /// The queue was found full and has not drained to half since: further drops are counted
+    /// but not logged, so a stalled or slow task is one warning, not one per Event.
     overflowing: Arc<AtomicBool>,
 }
 
 /// The delivery task's side of the queue.
-pub struct Inbox(mpsc::Receiver<Job>, Current);
+pub struct Inbox(mpsc::Receiver<Job>, Current, Reported);
 
 impl Notifier {
     pub fn new(settings: &Settings, metrics: Arc<Metrics>) -> (Notifier, Inbox) {
         let (queue, inbox) = mpsc::channel(settings.queue.max(1));
         let current = Current::default();
+        let reported = Reported::default();
         (
             Notifier {
                 queue,
                 metrics,
                 current: current.clone(),
+                reported_subscriptions: reported.clone(),
                 overflowing: Arc::default(),
             },
-            Inbox(inbox, current),
+            Inbox(inbox, current, reported),
         )
     }
 
@@ -107,8 +128,11 @@ impl Notifier {
         let Some(config) = current.as_ref() else {
             return false;
         };
-        // Queued so that the task reports it (see `Worker::handle`).
-        if subscriptions::annotation_subscriptions(rollout.annotations()).is_err() {
+        let compact = compact::parse(rollout.annotations());
+        // Queued so that the task reports the problems (see `Worker::handle`), once per text.
+        if !compact.problems.is_empty()
+            && !lock(&self.reported_subscriptions).contains(&fingerprint(rollout))
+        {
             return false;
         }
         let defaults = Defaults {
@@ -118,6 +142,7 @@ impl Notifier {
         subscriptions::destinations(
             trigger,
             rollout.annotations(),
+            &compact.entries,
             rollout.labels(),
             &config.subscriptions,
             &defaults,
@@ -148,7 +173,11 @@ impl Notifier {
             snapshot: snapshot.map(|r| Arc::new(r.clone())),
         };
         match self.queue.try_send(job) {
-            Ok(()) => self.overflowing.store(false, Ordering::Relaxed),
+            Ok(()) => {
+                if self.queue.capacity() >= self.queue.max_capacity() / 2 {
+                    self.overflowing.store(false, Ordering::Relaxed);
+                }
+            }
             Err(mpsc::error::TrySendError::Full(_)) => {
                 let object = reference.name.as_deref().unwrap_or_default();
                 if self.overflowing.swap(true, Ordering::Relaxed) {
@@ -236,6 +265,7 @@ struct Worker {
     metrics: Arc<Metrics>,
     config: Arc<Config>,
     current: Current,
+    reported_subscriptions: Reported,
     /// What this process last wrote to each Rollout's ledger: the cache may not have it yet.
     ledgers: HashMap<ObjectRef<Rollout>, Ledger>,
     /// The ConfigMap and Secret versions whose errors were reported.
@@ -270,6 +300,7 @@ pub async fn run(
         metrics,
         config: Arc::new(config::parse(&BTreeMap::new(), &BTreeMap::new()).0),
         current: inbox.1.clone(),
+        reported_subscriptions: inbox.2.clone(),
         ledgers: HashMap::new(),
         reported: None,
     };
@@ -439,8 +470,12 @@ impl Worker {
             return;
         };
         let trigger = trigger_of(&job.fired.reason);
-        if let Err(message) = subscriptions::annotation_subscriptions(rollout.annotations()) {
-            self.bad_subscription(&rollout, &trigger, &message).await;
+        let compact = compact::parse(rollout.annotations());
+        let unreported = compact
+            .report()
+            .filter(|_| lock(&self.reported_subscriptions).insert(fingerprint(&rollout)));
+        if let Some(message) = unreported {
+            self.bad_subscription(&rollout, &message).await;
         }
         let config = self.config.clone();
         let defaults = Defaults {
@@ -450,6 +485,7 @@ impl Worker {
         let destinations = subscriptions::destinations(
             &trigger,
             rollout.annotations(),
+            &compact.entries,
             rollout.labels(),
             &config.subscriptions,
             &defaults,
@@ -642,16 +678,14 @@ impl Worker {
         }
     }
 
-    /// The Rollout's subscriptions annotation does not parse: its destinations get nothing, said
-    /// in a log line and a Warning Event on the Rollout for each trigger it misses.
-    async fn bad_subscription(&self, rollout: &Rollout, trigger: &str, message: &str) {
-        tracing::warn!(rollout = %rollout.name_any(), %trigger, "notification subscriptions: {message}");
+    /// Parts of the Rollout's compact subscription annotation cannot be used: said once per
+    /// annotation text, in a log line and a Warning Event on the Rollout; the rest is used.
+    async fn bad_subscription(&self, rollout: &Rollout, message: &str) {
+        tracing::warn!(rollout = %rollout.name_any(), "notification subscriptions: {message}");
         let event = Event {
             type_: EventType::Warning,
             reason: REASON_INVALID_CONFIG.into(),
-            note: Some(format!(
-                "Notification {trigger} is not sent to the destinations of the annotation: {message}"
-            )),
+            note: Some(format!("Notification subscriptions not used: {message}")),
             action: REASON_INVALID_CONFIG.into(),
             secondary: None,
         };

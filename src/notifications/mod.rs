@@ -4,10 +4,12 @@
 //! committed or failed, a held image). Every Event the controller publishes about a Rollout
 //! goes to the [`Notifier`]; Slack and webhooks receive what its trigger's templates render.
 //!
-//! Pure parts: [`config`] (ConfigMap and Secret), [`subscriptions`], [`triggers`] (Event reason
-//! to trigger), [`template`], [`services`] (requests and responses), the ledger of what was sent.
+//! Pure parts: [`config`] (ConfigMap and Secret), [`subscriptions`] with [`compact`] (Argo's
+//! compact subscription annotation), [`triggers`] (Event reason to trigger), [`template`],
+//! [`services`] (requests and responses), the ledger of what was sent.
 //! I/O: the delivery task.
 
+pub mod compact;
 pub mod config;
 mod delivery;
 mod ledger;

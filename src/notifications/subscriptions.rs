@@ -4,12 +4,11 @@
 //! a YAML list of triggers and destinations) and the ConfigMap's `subscriptions`, which apply to
 //! every Rollout whose labels match their selector, as in Argo's notifications engine.
 
+use super::compact;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
 pub const SUBSCRIBE_PREFIX: &str = "notifications.argoproj.io/subscribe.";
-/// The compact form: several triggers and destinations in one annotation.
-pub const SUBSCRIPTIONS_ANNOTATION: &str = "notifications.argoproj.io/subscriptions";
 
 /// One place a notification goes: a configured service and what it calls a recipient (a Slack
 /// channel; empty for a webhook, whose service names the endpoint).
@@ -118,81 +117,12 @@ fn recipients(value: &str) -> Vec<String> {
     }
 }
 
-/// One entry of the [`SUBSCRIPTIONS_ANNOTATION`] list.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AnnotationSubscription {
-    /// Empty: the default triggers of each destination's service.
-    #[serde(default)]
-    pub trigger: OneOrMany,
-    pub destinations: Vec<AnnotationDestination>,
-}
-
-/// A `trigger:` value: Argo's list, or a single name.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(from = "OneOrManyJson")]
-pub struct OneOrMany(pub Vec<String>);
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum OneOrManyJson {
-    One(String),
-    Many(Vec<String>),
-}
-
-impl From<OneOrManyJson> for OneOrMany {
-    fn from(json: OneOrManyJson) -> Self {
-        match json {
-            OneOrManyJson::One(one) => OneOrMany(vec![one]),
-            OneOrManyJson::Many(many) => OneOrMany(many),
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AnnotationDestination {
-    pub service: String,
-    /// None or empty: the service alone (a webhook, whose service names the endpoint).
-    #[serde(default)]
-    pub recipients: Vec<String>,
-}
-
-/// The Rollout's [`SUBSCRIPTIONS_ANNOTATION`], parsed; empty without one. The error names the
-/// annotation, what is wrong and the expected shape.
-pub fn annotation_subscriptions(
-    annotations: &BTreeMap<String, String>,
-) -> Result<Vec<AnnotationSubscription>, String> {
-    let Some(text) = annotations.get(SUBSCRIPTIONS_ANNOTATION) else {
-        return Ok(Vec::new());
-    };
-    let shape = "expected a YAML list like \
-                 `- {trigger: [on-rollout-aborted], destinations: [{service: slack, recipients: [deploys]}]}`";
-    let list: Vec<AnnotationSubscription> = yaml_serde::from_str(text).map_err(|e| {
-        format!("annotation {SUBSCRIPTIONS_ANNOTATION} does not parse: {e}; {shape}")
-    })?;
-    if let Some(i) = list.iter().position(|s| s.destinations.is_empty()) {
-        return Err(format!(
-            "annotation {SUBSCRIPTIONS_ANNOTATION}: entry {i} has no destinations; {shape}"
-        ));
-    }
-    if let Some(i) = list
-        .iter()
-        .position(|s| s.destinations.iter().any(|d| d.service.trim().is_empty()))
-    {
-        return Err(format!(
-            "annotation {SUBSCRIPTIONS_ANNOTATION}: entry {i} has a destination without a service; {shape}"
-        ));
-    }
-    Ok(list)
-}
-
-/// Every destination of `trigger` for a Rollout with these annotations and labels. A
-/// [`SUBSCRIPTIONS_ANNOTATION`] that does not parse adds none (see
-/// [`annotation_subscriptions`] for its error).
+/// Every destination of `trigger` for a Rollout with these annotations and labels; `compact` is
+/// what of its compact annotation can be used (see [`compact::parse`]).
 pub fn destinations(
     trigger: &str,
     annotations: &BTreeMap<String, String>,
+    compact: &[compact::Entry],
     labels: &BTreeMap<String, String>,
     global: &[GlobalSubscription],
     defaults: &Defaults,
@@ -229,24 +159,21 @@ pub fn destinations(
             });
         }
     }
-    for subscription in annotation_subscriptions(annotations).unwrap_or_default() {
-        for destination in &subscription.destinations {
-            let service = destination.service.trim();
-            let subscribed = if subscription.trigger.0.is_empty() {
+    for entry in compact {
+        for destination in &entry.destinations {
+            let service = destination.service.as_str();
+            let subscribed = if entry.triggers.is_empty() {
                 defaults.for_service(service).iter().any(|t| t == trigger)
             } else {
-                subscription.trigger.0.iter().any(|t| t.trim() == trigger)
+                entry.triggers.iter().any(|t| t == trigger)
             };
             if !subscribed {
                 continue;
             }
-            let named: Vec<&str> = destination
-                .recipients
-                .iter()
-                .map(|r| r.trim())
-                .filter(|r| !r.is_empty())
-                .collect();
-            let recipients = if named.is_empty() { vec![""] } else { named };
+            let recipients: Vec<&str> = match destination.recipients.as_slice() {
+                [] => vec![""],
+                named => named.iter().map(String::as_str).collect(),
+            };
             out.extend(recipients.into_iter().map(|recipient| Destination {
                 service: service.to_string(),
                 recipient: recipient.to_string(),
@@ -350,7 +277,7 @@ mod tests {
             ),
         ];
         for (trigger, annotations, expected) in cases {
-            let got = destinations(trigger, &map(annotations), &map(&[]), &[], &defaults);
+            let got = destinations(trigger, &map(annotations), &[], &map(&[]), &[], &defaults);
             let expected: BTreeSet<_> = expected.iter().map(|(s, r)| dest(s, r)).collect();
             assert_eq!(got, expected, "{trigger} {annotations:?}");
         }
@@ -382,7 +309,9 @@ mod tests {
 - trigger: on-rollout-paused
   destinations: [{service: slack, recipients: [' paused ']}]
 ";
-        let annotations = map(&[(SUBSCRIPTIONS_ANNOTATION, value)]);
+        let annotations = map(&[(compact::PREFIX, value)]);
+        let parsed = compact::parse(&annotations);
+        assert_eq!(parsed.problems, Vec::<String>::new());
         let cases: &[(&str, &[(&str, &str)])] = &[
             (
                 "on-rollout-updated",
@@ -401,61 +330,17 @@ mod tests {
             ("on-analysis-run-failed", &[]),
         ];
         for (trigger, expected) in cases {
-            let got = destinations(trigger, &annotations, &map(&[]), &[], &defaults);
+            let got = destinations(
+                trigger,
+                &annotations,
+                &parsed.entries,
+                &map(&[]),
+                &[],
+                &defaults,
+            );
             let expected: BTreeSet<_> = expected.iter().map(|(s, r)| dest(s, r)).collect();
             assert_eq!(got, expected, "{trigger}");
         }
-    }
-
-    #[test]
-    fn a_bad_subscriptions_annotation_says_what_is_wrong_and_adds_nothing() {
-        let defaults_list = vec!["on-rollout-aborted".to_string()];
-        let per_service = BTreeMap::new();
-        let defaults = Defaults {
-            triggers: &defaults_list,
-            per_service: &per_service,
-        };
-        let cases = [
-            (
-                "- trigger: [on-rollout-aborted]\n  destination: []",
-                "unknown field `destination`",
-            ),
-            ("trigger: on-rollout-aborted", "does not parse"),
-            (
-                "- trigger: [on-rollout-aborted]\n  destinations: []",
-                "entry 0 has no destinations",
-            ),
-            (
-                "- destinations: [{service: slack}]\n- destinations: [{recipients: [a]}]",
-                "does not parse",
-            ),
-            (
-                "- destinations: [{service: ' ', recipients: [a]}]",
-                "entry 0 has a destination without a service",
-            ),
-        ];
-        for (value, wanted) in cases {
-            let annotations = map(&[
-                (SUBSCRIPTIONS_ANNOTATION, value),
-                ("notifications.argoproj.io/subscribe.slack", "still-works"),
-            ]);
-            let error = annotation_subscriptions(&annotations).unwrap_err();
-            assert!(error.contains(wanted), "{value}: {error}");
-            assert!(error.contains(SUBSCRIPTIONS_ANNOTATION), "{error}");
-            assert!(error.contains("expected a YAML list"), "{error}");
-            assert_eq!(
-                destinations(
-                    "on-rollout-aborted",
-                    &annotations,
-                    &map(&[]),
-                    &[],
-                    &defaults
-                ),
-                BTreeSet::from([dest("slack", "still-works")]),
-                "{value}"
-            );
-        }
-        assert_eq!(annotation_subscriptions(&map(&[])), Ok(vec![]));
     }
 
     #[test]
@@ -471,9 +356,26 @@ mod tests {
         };
         let annotations = map(&[("notifications.argoproj.io/subscribe.slack", "deploys")]);
         let none = map(&[]);
-        assert!(destinations("on-rollout-aborted", &annotations, &none, &[], &defaults).is_empty());
+        assert!(
+            destinations(
+                "on-rollout-aborted",
+                &annotations,
+                &[],
+                &none,
+                &[],
+                &defaults
+            )
+            .is_empty()
+        );
         assert_eq!(
-            destinations("on-rollout-completed", &annotations, &none, &[], &defaults),
+            destinations(
+                "on-rollout-completed",
+                &annotations,
+                &[],
+                &none,
+                &[],
+                &defaults
+            ),
             BTreeSet::from([dest("slack", "deploys")])
         );
     }
@@ -513,7 +415,7 @@ mod tests {
             ("on-rollout-aborted", &[("env", "prod")], &[("hook", "")]),
         ];
         for (trigger, labels, expected) in cases {
-            let got = destinations(trigger, &map(&[]), &map(labels), &global, &defaults);
+            let got = destinations(trigger, &map(&[]), &[], &map(labels), &global, &defaults);
             let expected: BTreeSet<_> = expected.iter().map(|(s, r)| dest(s, r)).collect();
             assert_eq!(got, expected, "{trigger} {labels:?}");
         }

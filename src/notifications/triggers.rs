@@ -9,7 +9,8 @@ pub const SILENT_REASONS: [&str; 2] = [REASON_NOTIFICATION_FAILED, REASON_INVALI
 
 /// The Warning Event on a Rollout when a notification was given up.
 pub const REASON_NOTIFICATION_FAILED: &str = "NotificationFailed";
-/// The Warning Event on the ConfigMap for each item of it that cannot be used.
+/// The Warning Event on the ConfigMap for each item of it that cannot be used, and on a Rollout
+/// whose compact subscription annotation has parts that cannot be used.
 pub const REASON_INVALID_CONFIG: &str = "InvalidNotificationConfig";
 
 /// `on-` and the reason in kebab case, as Argo's two regular expressions make it: a capital

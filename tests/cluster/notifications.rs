@@ -514,33 +514,40 @@ pub async fn a_committed_revert_notifies_with_the_commit() {
     bed.finish().await;
 }
 
-/// The compact `notifications.argoproj.io/subscriptions` annotation: one that does not parse is
-/// reported on the Rollout (and sends nothing to its destinations); fixed, it sends to each.
-pub async fn the_subscriptions_annotation_is_read_and_a_bad_one_reported() {
+/// The compact `notifications.argoproj.io/subscriptions` annotation: an entry that cannot be used
+/// is reported on the Rollout while the others send; each destination of each entry is sent to.
+pub async fn the_subscriptions_annotation_is_read_and_a_bad_entry_reported() {
     let receiver = Receiver::start().await.unwrap();
     let metrics = Arc::new(Metrics::new());
-    // Paused until the abort, however long reporting the bad annotation takes.
+    // Paused until the abort, however long the first part takes.
     let steps = "      - setWeight: 50\n      - pause: {}\n";
     let (bed, h1) = healthy_with(steps, config(&metrics)).await;
     configure(&bed, &receiver, &[]).await;
     subscribe(
         &bed,
-        json!({"notifications.argoproj.io/subscriptions":
-            "- trigger: [on-rollout-updated]\n  destination: [{service: slack}]\n"}),
+        json!({"notifications.argoproj.io/subscriptions": "
+- trigger: [on-rollout-updated]
+  destination: [{service: slack, recipients: [typo]}]
+- trigger: [on-rollout-updated]
+  destinations: [{service: slack, recipients: [updates]}]
+"}),
     )
     .await;
     update(&bed, V2, &h1).await;
     bed.expect_event(|reason, note| {
         reason == "InvalidNotificationConfig"
-            && note.contains("Notification on-rollout-updated is not sent")
-            && note.contains("notifications.argoproj.io/subscriptions does not parse")
-            && note.contains("unknown field `destination`")
+            && note.contains("Notification subscriptions not used")
+            && note.contains(
+                "notifications.argoproj.io/subscriptions entry 0: unknown field `destination` (ignored)",
+            )
+            && note.contains("entry 0: no destinations, so it sends nothing")
+            && note.contains("expected a YAML list")
     })
     .await;
-    assert!(
-        receiver.delivered().is_empty(),
-        "{:#?}",
-        receiver.received()
+    let bodies = delivered(&bed, &receiver, 1, "update notification").await;
+    assert_eq!(
+        bodies[0]["channel"], "updates",
+        "the good entry still sends"
     );
     subscribe(
         &bed,
@@ -553,15 +560,15 @@ pub async fn the_subscriptions_annotation_is_read_and_a_bad_one_reported() {
     )
     .await;
     abort(&bed).await;
-    let bodies = delivered(&bed, &receiver, 2, "abort notifications").await;
-    let mut channels: Vec<&str> = bodies
+    let bodies = delivered(&bed, &receiver, 3, "abort notifications").await;
+    let mut channels: Vec<&str> = bodies[1..]
         .iter()
         .filter_map(|b| b["channel"].as_str())
         .collect();
     channels.sort_unstable();
     assert_eq!(channels, ["deploys", "incidents"]);
     assert!(
-        bodies
+        bodies[1..]
             .iter()
             .all(|b| b["text"] == "Rollout web has been aborted."),
         "{bodies:#?}"
@@ -578,6 +585,6 @@ pub fn tests() -> Vec<crate::Test> {
         once a_restart_in_the_middle_neither_loses_nor_repeats,
         once bad_config_is_reported_per_item_and_the_rest_works,
         once a_committed_revert_notifies_with_the_commit,
-        once the_subscriptions_annotation_is_read_and_a_bad_one_reported,
+        once the_subscriptions_annotation_is_read_and_a_bad_entry_reported,
     ]
 }
