@@ -50,13 +50,13 @@ use kube::runtime::events::Reporter;
 use kube::runtime::reflector::{self, store::Writer};
 use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
-use observe::Stores;
+use observe::{Stores, strip_unread};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use triggers::{Reference, Referrers};
-use watches::{cache, cache_stripped, fan_out, keep_name_only};
+use watches::{cache, fan_out, keep_name_only};
 
 /// How often a settled Rollout is re-checked even without changes (Argo's resync is 15 min).
 const RESYNC: Duration = Duration::from_secs(900);
@@ -168,6 +168,7 @@ pub async fn run(
         health,
         rs_writer,
         Some(replica_set_index.clone()),
+        strip_unread,
     );
     let pod_index = Index::new(index::by_owner::<PodSummary>);
     let (pod_reader, pod_writer) = reflector::store();
@@ -179,6 +180,7 @@ pub async fn run(
         health,
         pod_writer,
         Some(pod_index.clone()),
+        strip_unread,
     );
     let (svc_reader, svc_writer) = reflector::store();
     let svc_stream = cache(
@@ -188,6 +190,7 @@ pub async fn run(
         health,
         svc_writer,
         None,
+        strip_unread,
     );
     let vs_writer = Writer::new(vs_resource.clone());
     let vs_reader = vs_writer.as_reader();
@@ -198,6 +201,7 @@ pub async fn run(
         health,
         vs_writer,
         None,
+        strip_unread,
     );
     let dr_writer = Writer::new(dr_resource.clone());
     let dr_reader = dr_writer.as_reader();
@@ -208,6 +212,7 @@ pub async fn run(
         health,
         dr_writer,
         None,
+        strip_unread,
     );
     // One AnalysisRun cache for both controllers: the Rollout controller owns the runs, the
     // AnalysisRun controller measures them.
@@ -220,6 +225,7 @@ pub async fn run(
         health,
         ar_writer,
         Some(analysis_run_index.clone()),
+        strip_unread,
     ));
     let (at_reader, at_writer) = reflector::store();
     let at_stream = cache(
@@ -229,6 +235,7 @@ pub async fn run(
         health,
         at_writer,
         None,
+        strip_unread,
     );
     // Namespaced installs may not read cluster-scoped objects.
     let (cat_reader, cat_stream) = match ns {
@@ -241,6 +248,7 @@ pub async fn run(
                 health,
                 writer,
                 None,
+                strip_unread,
             );
             (Some(reader), Some(stream))
         }
@@ -255,12 +263,13 @@ pub async fn run(
         health,
         rollout_writer,
         Some(rollout_index.clone()),
+        strip_unread,
     );
     // Every Rollout's name, whichever controller it belongs to: the sweeper restores Services
     // and DestinationRules only of Rollouts that are gone, not of another instance's. Names are
     // all it reads, so nothing else of the metadata is kept.
     let (all_rollouts, all_rollouts_writer) = reflector::store();
-    let all_rollouts_stream = cache_stripped(
+    let all_rollouts_stream = cache(
         api::<PartialObjectMeta<Rollout>>(&client, ns),
         all(),
         "rollouts (all instances)",

@@ -5,7 +5,6 @@
 
 use super::health::Health;
 use super::index::Index;
-use super::observe::strip_unread;
 use futures::channel::mpsc;
 use futures::{Future, SinkExt, Stream, StreamExt};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -136,25 +135,10 @@ pub fn triggers<K: Send>(
 
 /// The one way a cache is filled: `api`'s watch (see [`watch`]) keeps `writer`'s store, and
 /// `index` if given, up to date; the returned stream yields every object it changes or removes,
-/// for triggers. Nothing is cached unless the stream is polled. Objects are cached without what
-/// [`strip_unread`] drops.
+/// for triggers. Nothing is cached unless the stream is polled. `strip` chooses what of each
+/// object is kept: [`strip_unread`](super::observe::strip_unread) for a cache that reads the
+/// objects, [`keep_name_only`] for one that only answers whether a name exists.
 pub fn cache<K>(
-    api: Api<K>,
-    config: watcher::Config,
-    name: &'static str,
-    health: &Arc<Health>,
-    writer: Writer<K>,
-    index: Option<Index<K>>,
-) -> impl Stream<Item = watcher::Result<K>> + Send + use<K>
-where
-    K: kube::Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
-    K::DynamicType: Eq + Hash + Clone + Send + Sync,
-{
-    cache_stripped(api, config, name, health, writer, index, strip_unread)
-}
-
-/// [`cache`], with `strip` choosing what of each object is kept.
-pub fn cache_stripped<K>(
     api: Api<K>,
     config: watcher::Config,
     name: &'static str,
