@@ -413,16 +413,8 @@ impl Worker {
         let reference = config_map.object_ref(&());
         for error in errors {
             tracing::warn!(configmap = CONFIGMAP, namespace = %self.settings.namespace, key = %error.key, "notification config: {error}");
-            let event = Event {
-                type_: EventType::Warning,
-                reason: REASON_INVALID_CONFIG.into(),
-                note: Some(error.to_string()),
-                action: REASON_INVALID_CONFIG.into(),
-                secondary: None,
-            };
-            if let Err(e) = self.recorder.publish(&event, &reference).await {
-                tracing::warn!(error = %e, "could not publish the notification config event");
-            }
+            self.warn(&reference, REASON_INVALID_CONFIG, error.to_string())
+                .await;
         }
     }
 
@@ -682,20 +674,9 @@ impl Worker {
     /// annotation text, in a log line and a Warning Event on the Rollout; the rest is used.
     async fn bad_subscription(&self, rollout: &Rollout, message: &str) {
         tracing::warn!(rollout = %rollout.name_any(), "notification subscriptions: {message}");
-        let event = Event {
-            type_: EventType::Warning,
-            reason: REASON_INVALID_CONFIG.into(),
-            note: Some(format!("Notification subscriptions not used: {message}")),
-            action: REASON_INVALID_CONFIG.into(),
-            secondary: None,
-        };
-        if let Err(e) = self
-            .recorder
-            .publish(&event, &rollout.object_ref(&()))
-            .await
-        {
-            tracing::warn!(error = %e, "could not publish the notification subscription event");
-        }
+        let note = format!("Notification subscriptions not used: {message}");
+        self.warn(&rollout.object_ref(&()), REASON_INVALID_CONFIG, note)
+            .await;
     }
 
     async fn give_up(
@@ -708,21 +689,23 @@ impl Worker {
         tracing::warn!(rollout = %rollout.name_any(), %trigger, %destination, "notification not delivered: {message}");
         self.metrics
             .notification(trigger, &destination.service, "failed");
+        let note = format!("Notification {trigger} to {destination} was not delivered: {message}");
+        self.warn(&rollout.object_ref(&()), REASON_NOTIFICATION_FAILED, note)
+            .await;
+    }
+
+    /// A Warning Event about `regarding` (the ConfigMap or a Rollout); a failure to publish it
+    /// is logged, the notifier goes on.
+    async fn warn(&self, regarding: &ObjectReference, reason: &str, note: String) {
         let event = Event {
             type_: EventType::Warning,
-            reason: REASON_NOTIFICATION_FAILED.into(),
-            note: Some(format!(
-                "Notification {trigger} to {destination} was not delivered: {message}"
-            )),
-            action: REASON_NOTIFICATION_FAILED.into(),
+            reason: reason.into(),
+            note: Some(note),
+            action: reason.into(),
             secondary: None,
         };
-        if let Err(e) = self
-            .recorder
-            .publish(&event, &rollout.object_ref(&()))
-            .await
-        {
-            tracing::warn!(error = %e, "could not publish the notification failure event");
+        if let Err(e) = self.recorder.publish(&event, regarding).await {
+            tracing::warn!(error = %e, %reason, "could not publish the notification warning event");
         }
     }
 
